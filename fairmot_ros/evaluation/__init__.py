@@ -1,0 +1,6 @@
+"""Evaluation of a tracker on MOT-format sequences: result files, metrics, the ``fairmot-eval`` CLI.
+
+``mot_io`` reads and writes MOTChallenge text files, ``metrics`` scores results with TrackEval
+(MOTA, IDF1, HOTA and friends) and ``cli`` runs an exported model through the ROS-free core
+over a sequence. Nothing here imports torch.
+"""

@@ -1,0 +1,198 @@
+"""The one place where image bytes from ROS messages become BGR uint8 arrays.
+
+The detector wants a contiguous ``H x W x 3`` BGR uint8 image. Cameras, drivers and bag players
+send many layouts: several channel orders, rows padded to an alignment (``step`` larger than
+``width * bytes per pixel``), 16-bit data in either byte order, Bayer mosaics, packed YUV and
+JPEG/PNG payloads. Getting any of these slightly wrong gives a silently wrong picture (swapped
+colours, sheared rows), so the conversion here is exact, rejects what it cannot read with a
+reason the node logs and counts, and never lets a malformed message raise anything else.
+
+``cv_bridge`` is used for raw images when it is importable (a full ROS install); the built-in
+conversion below is used otherwise and is what the tests here exercise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "SUPPORTED_ENCODINGS",
+    "ImageDecodeError",
+    "ImageDecoder",
+    "compressed_to_bgr",
+    "raw_to_bgr",
+]
+
+
+class ImageDecodeError(ValueError):
+    """A message cannot be turned into a BGR image; ``reason`` is a short, stable category."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one ROS encoding is stored and how it becomes BGR."""
+
+    channels: int
+    itemsize: int  # bytes per channel value
+    cvt: int | None  # cv2.cvtColor code, None when the stored pixels are already BGR
+    packed_yuv: bool = False  # 4:2:2 packed: 2 bytes per pixel stored as one 2-channel image
+
+
+_LAYOUTS: dict[str, _Layout] = {
+    "bgr8": _Layout(3, 1, None),
+    "rgb8": _Layout(3, 1, cv2.COLOR_RGB2BGR),
+    "bgra8": _Layout(4, 1, cv2.COLOR_BGRA2BGR),
+    "rgba8": _Layout(4, 1, cv2.COLOR_RGBA2BGR),
+    "mono8": _Layout(1, 1, cv2.COLOR_GRAY2BGR),
+    "8UC1": _Layout(1, 1, cv2.COLOR_GRAY2BGR),
+    "8UC3": _Layout(3, 1, None),
+    "mono16": _Layout(1, 2, cv2.COLOR_GRAY2BGR),
+    "bayer_rggb8": _Layout(1, 1, cv2.COLOR_BayerRGGB2BGR),
+    "bayer_bggr8": _Layout(1, 1, cv2.COLOR_BayerBGGR2BGR),
+    "bayer_gbrg8": _Layout(1, 1, cv2.COLOR_BayerGBRG2BGR),
+    "bayer_grbg8": _Layout(1, 1, cv2.COLOR_BayerGRBG2BGR),
+    # ROS "yuv422" is UYVY byte order; "yuv422_yuy2" is YUYV.
+    "yuv422": _Layout(2, 1, cv2.COLOR_YUV2BGR_UYVY, packed_yuv=True),
+    "uyvy": _Layout(2, 1, cv2.COLOR_YUV2BGR_UYVY, packed_yuv=True),
+    "yuv422_yuy2": _Layout(2, 1, cv2.COLOR_YUV2BGR_YUYV, packed_yuv=True),
+    "yuyv": _Layout(2, 1, cv2.COLOR_YUV2BGR_YUYV, packed_yuv=True),
+}
+
+SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_LAYOUTS)
+
+# Depth payloads carry distances, not a picture a pedestrian detector can use.
+_DEPTH_FORMAT_MARK = "compresseddepth"
+
+
+def raw_to_bgr(
+    encoding: str,
+    height: int,
+    width: int,
+    step: int,
+    is_bigendian: bool | int,
+    data: Any,
+) -> np.ndarray:
+    """Convert the fields of a ``sensor_msgs/Image`` to an ``H x W x 3`` BGR uint8 array.
+
+    ``data`` is anything exposing the buffer protocol (``bytes``, ``array.array``, numpy).
+    For ``bgr8`` without row padding the result is a read-only view of ``data`` (no copy);
+    every other case returns a new array. 16-bit mono is scaled by 255/65535 and rounded, as
+    cv_bridge does, so both paths give the same picture and the full range maps onto 0..255.
+    """
+    layout = _LAYOUTS.get(encoding)
+    if layout is None:
+        raise ImageDecodeError(
+            "unsupported_encoding",
+            f"encoding {encoding!r} is not one of {', '.join(SUPPORTED_ENCODINGS)}",
+        )
+    if height <= 0 or width <= 0:
+        raise ImageDecodeError("bad_size", f"image is {width}x{height}")
+    if layout.packed_yuv and width % 2:
+        raise ImageDecodeError("bad_size", f"{encoding} needs an even width, got {width}")
+    row_bytes = width * layout.channels * layout.itemsize
+    if step < row_bytes:
+        raise ImageDecodeError(
+            "bad_step", f"step {step} < width {width} x {layout.channels * layout.itemsize} bytes"
+        )
+    if layout.itemsize > 1 and step % layout.itemsize:
+        raise ImageDecodeError("bad_step", f"step {step} is not a multiple of {layout.itemsize}")
+    try:
+        buffer = np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError) as exc:
+        raise ImageDecodeError("bad_data", f"data is not a byte buffer: {exc}") from None
+    needed = step * height
+    if buffer.size < needed:
+        raise ImageDecodeError(
+            "truncated", f"{buffer.size} bytes for {height} rows of step {step} ({needed} needed)"
+        )
+    # Rows of ``step`` bytes, padding cut off: a strided view, nothing copied yet.
+    rows = buffer[:needed].reshape(height, step)[:, :row_bytes]
+    if layout.itemsize == 2:
+        dtype = np.dtype(">u2" if is_bigendian else "<u2")
+        values = np.ascontiguousarray(rows).view(dtype).reshape(height, width)
+        # round(v * 255 / 65535) == round(v / 257): cv_bridge's scaling, exact in integers.
+        pixels = ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    else:
+        pixels = rows.reshape(height, width, layout.channels)
+        if layout.channels == 1:
+            pixels = pixels[:, :, 0]
+    if layout.cvt is None:
+        # Already BGR: a view when the rows are contiguous, otherwise one compacting copy.
+        return pixels if step == row_bytes else np.ascontiguousarray(pixels)
+    return cv2.cvtColor(np.ascontiguousarray(pixels), layout.cvt)
+
+
+def compressed_to_bgr(fmt: str, data: Any) -> np.ndarray:
+    """Decode a ``sensor_msgs/CompressedImage`` payload (JPEG or PNG) to BGR uint8.
+
+    ``format`` as written by image_transport (``"jpeg"``, ``"png"`` or
+    ``"rgb8; jpeg compressed bgr8"``) is only checked for depth payloads, which are refused;
+    the codec itself is recognised from the bytes. Colour, grey and 16-bit PNGs all come out
+    as 8-bit BGR.
+    """
+    if _DEPTH_FORMAT_MARK in fmt.replace(" ", "").lower():
+        raise ImageDecodeError("unsupported_format", f"depth payload {fmt!r} is not an image")
+    try:
+        buffer = np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError) as exc:
+        raise ImageDecodeError("bad_data", f"data is not a byte buffer: {exc}") from None
+    if buffer.size == 0:
+        raise ImageDecodeError("decode_failed", f"empty {fmt or 'compressed'} payload")
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageDecodeError(
+            "decode_failed", f"{buffer.size} bytes of {fmt or 'compressed'} data did not decode"
+        )
+    return image
+
+
+def _load_cv_bridge() -> Any | None:
+    """A ``CvBridge`` instance where cv_bridge is installed (a full ROS install), else None."""
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:
+        return None
+    return CvBridge()
+
+
+class ImageDecoder:
+    """Turns ``sensor_msgs/Image`` or ``CompressedImage`` messages into BGR uint8 arrays.
+
+    Every failure, from cv_bridge or from the built-in path, comes out as ``ImageDecodeError``
+    so the caller has exactly one exception to count and log.
+    """
+
+    def __init__(self, use_cv_bridge: bool = True) -> None:
+        self._bridge = _load_cv_bridge() if use_cv_bridge else None
+
+    @property
+    def backend(self) -> str:
+        return "cv_bridge" if self._bridge is not None else "builtin"
+
+    def image(self, msg: Any) -> np.ndarray:
+        """Decode a ``sensor_msgs/Image``."""
+        if self._bridge is not None:
+            return self._bridge_image(msg)
+        return raw_to_bgr(
+            msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
+        )
+
+    def compressed(self, msg: Any) -> np.ndarray:
+        """Decode a ``sensor_msgs/CompressedImage``."""
+        return compressed_to_bgr(msg.format, msg.data)
+
+    def _bridge_image(self, msg: Any) -> np.ndarray:
+        try:
+            image = self._bridge.imgmsg_to_cv2(msg, desired_encoding="bgr8")
+        except Exception as exc:  # CvBridgeError and the cv2/numpy errors it lets through
+            raise ImageDecodeError("cv_bridge", str(exc)) from None
+        return image

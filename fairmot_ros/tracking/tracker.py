@@ -1,0 +1,393 @@
+"""The FairMOT online tracker (``JDETracker.update``, spec section 5.5), time-aware.
+
+Given the same detections, embeddings and steady frame timestamps this reproduces the original
+tracker's ids and boxes frame by frame: the same stages in the same order, the same list
+bookkeeping (which decides lapjv tie-breaks and the one-frame removal latency) and the same
+lapjv cost-limit solver. What differs, on purpose:
+
+* **Time instead of frame counts.** Timestamps (seconds) become frame positions at
+  ``frame_rate`` (``FrameClock``). Kalman prediction uses the elapsed frames ``dt`` (see
+  ``KalmanFilter``) and a lost track dies when more than ``buffer_size`` frames of *time* have
+  passed since its last match, so dropped frames or a slower camera neither shorten nor
+  lengthen the memory. Any live track (tracked or lost) silent for more than
+  ``buffer_size + 2`` frames is dropped before association: at a steady rate that never
+  happens earlier than in the original (whose removal latency keeps a lost track in the pool
+  up to frame last + buffer + 2), and after a long gap it stops old tracks from being matched
+  just because few callbacks happened.
+* **Time going backwards** (a bag restarting, a clock jump): the store is cleared and the next
+  update counts as a first frame; ids keep increasing so old and new people never share an id.
+  ``time_reversals`` counts these. Equal timestamps are a zero-length step.
+* **Per-instance ids** starting at 1 (the original counter is process-wide); ``reset()``
+  restarts them.
+* **Bounded memory.** The original keeps every removed track forever, but its removed list
+  only matters for ids that are still tracked or lost, so only those are kept.
+* **Optional BYTE pass** (``byte_enabled``): low-score detections (byte_low_thres < score <=
+  conf_thres) are matched by IoU to tracked tracks that are still unmatched after stage 2.
+  They update box and score, not the appearance embedding, and never start tracks. When it is
+  off the input is used as given, like the original (run the detector at ``conf_thres``).
+* Detections with a non-positive width or height cannot seed a Kalman filter: they are dropped
+  and counted in ``dropped_detections``. NaN/inf or mis-shaped input raises ValueError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fairmot_ros.tracking import matching
+from fairmot_ros.tracking.config import TrackerConfig
+from fairmot_ros.tracking.kalman import KalmanFilter
+from fairmot_ros.tracking.timebase import FrameClock
+from fairmot_ros.tracking.track import Track, TrackState
+
+# Slack for comparing frame positions that were not snapped to whole frames.
+_FRAME_EPS = 1e-6
+
+
+class _Detections:
+    """Per-frame detection arrays (never wrapped in Track objects unless born)."""
+
+    __slots__ = ("tlbr", "tlwh", "xyah", "scores", "features")
+
+    def __init__(self, boxes: np.ndarray, scores: np.ndarray, features: np.ndarray):
+        # tlwh in the input precision first (the original subtracts in float32), then float64.
+        tlwh = boxes.copy()
+        tlwh[:, 2:] -= tlwh[:, :2]
+        self.tlwh = tlwh.astype(np.float64)
+        self.tlbr = self.tlwh.copy()
+        self.tlbr[:, 2:] += self.tlbr[:, :2]
+        self.xyah = self.tlwh.copy()
+        self.xyah[:, :2] += self.xyah[:, 2:] / 2
+        self.xyah[:, 2] /= self.xyah[:, 3]
+        self.scores = scores
+        self.features = features / np.linalg.norm(features, axis=1, keepdims=True)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def take(self, index: np.ndarray) -> _Detections:
+        sub = object.__new__(_Detections)
+        for name in self.__slots__:
+            setattr(sub, name, getattr(self, name)[index])
+        return sub
+
+
+def _joint(first: list[Track], second: list[Track]) -> list[Track]:
+    """Union keyed by track_id, first occurrence kept, order preserved."""
+    seen = {t.track_id for t in first}
+    out = list(first)
+    for t in second:
+        if t.track_id not in seen:
+            seen.add(t.track_id)
+            out.append(t)
+    return out
+
+
+def _sub(tracks: list[Track], drop_ids: set[int]) -> list[Track]:
+    """``tracks`` minus ids (the original also de-duplicates by id, keeping the last)."""
+    kept: dict[int, Track] = {}
+    for t in tracks:
+        kept[t.track_id] = t
+    for tid in drop_ids:
+        kept.pop(tid, None)
+    return list(kept.values())
+
+
+def _boxes(tracks: list[Track]) -> np.ndarray:
+    return np.array([t.tlbr for t in tracks]).reshape(-1, 4)
+
+
+class JDETracker:
+    """Online multi-object tracker; call :meth:`update` once per frame, in time order."""
+
+    def __init__(self, config: TrackerConfig | None = None):
+        self.config = (config or TrackerConfig()).checked()
+        self.kalman = KalmanFilter(
+            self.config.std_weight_position, self.config.std_weight_velocity
+        )
+        self.clock = FrameClock(self.config.frame_rate, self.config.time_snap_frames)
+        self.time_reversals = 0
+        self.dropped_detections = 0
+        self.reset()
+
+    # ----- public --------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every track and restart ids at 1."""
+        self._next_id = 1
+        self._clear()
+
+    @property
+    def frame_count(self) -> int:
+        """Updates since construction, reset or a time reversal."""
+        return self._frame_count
+
+    @property
+    def embedding_dim(self) -> int | None:
+        return self._dim
+
+    def all_tracks(self) -> list[Track]:
+        """Every live track: tracked (confirmed or tentative) and lost, in store order."""
+        return list(self._tracked) + list(self._lost)
+
+    def update(
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        embeddings: np.ndarray,
+        timestamp: float,
+    ) -> list[Track]:
+        """Advance to ``timestamp`` with this frame's detections; return the activated tracks.
+
+        boxes (N, 4) x1, y1, x2, y2 image pixels; scores (N,); embeddings (N, D); timestamp in
+        seconds. The returned boxes (``tlwh``/``tlbr``) are Kalman posteriors.
+        """
+        boxes, scores, embeddings, timestamp = self._validated(boxes, scores, embeddings, timestamp)
+        if self.clock.goes_back(timestamp):
+            self.time_reversals += 1
+            self._clear()
+        first_frame = not self.clock.started
+        dt = self.clock.advance(timestamp)
+        self._frame_count += 1
+        if len(scores):
+            self._dim = embeddings.shape[1]
+        self._expire_silent()
+        return self._step(boxes, scores, embeddings, dt, first_frame)
+
+    # ----- internals -----------------------------------------------------------------------
+    def _clear(self) -> None:
+        self._tracked: list[Track] = []
+        self._lost: list[Track] = []
+        self._removed_ids: set[int] = set()
+        self._frame_count = 0
+        self._dim: int | None = None
+        self.clock.reset()
+
+    def _validated(
+        self, boxes: np.ndarray, scores: np.ndarray, embeddings: np.ndarray, timestamp: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        try:
+            timestamp = float(timestamp)
+        except (TypeError, ValueError):
+            raise ValueError(f"timestamp must be seconds as a float, got {timestamp!r}") from None
+        if not np.isfinite(timestamp):
+            raise ValueError(f"timestamp must be finite, got {timestamp}")
+        boxes = np.asarray(boxes)
+        scores = np.asarray(scores)
+        embeddings = np.asarray(embeddings)
+        n = scores.size if scores.ndim <= 1 else -1
+        if n == 0 and boxes.size == 0 and embeddings.size == 0:
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, self._dim or 0)), timestamp
+        if scores.ndim != 1:
+            raise ValueError(f"scores must have shape (N,), got {scores.shape}")
+        if boxes.shape != (n, 4):
+            raise ValueError(f"boxes must have shape ({n}, 4) for {n} scores, got {boxes.shape}")
+        if embeddings.ndim != 2 or embeddings.shape[0] != n or embeddings.shape[1] == 0:
+            raise ValueError(
+                f"embeddings must have shape ({n}, D) for {n} scores, got {embeddings.shape}"
+            )
+        if self._dim is not None and embeddings.shape[1] != self._dim:
+            raise ValueError(
+                f"embedding width changed from {self._dim} to {embeddings.shape[1]}; reset first"
+            )
+        for name, values in (("boxes", boxes), ("scores", scores), ("embeddings", embeddings)):
+            if not np.issubdtype(values.dtype, np.number) or np.issubdtype(
+                values.dtype, np.complexfloating
+            ):
+                raise ValueError(f"{name} must be real numbers, got dtype {values.dtype}")
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"{name} contain NaN or inf")
+        if not np.issubdtype(boxes.dtype, np.floating):
+            boxes = boxes.astype(np.float64)
+        norms = np.linalg.norm(embeddings.astype(np.float64), axis=1)
+        if np.any(norms == 0):
+            raise ValueError("embeddings contain an all-zero row (no direction to match)")
+        valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        if not np.all(valid):
+            self.dropped_detections += int(np.count_nonzero(~valid))
+            boxes, scores, embeddings = boxes[valid], scores[valid], embeddings[valid]
+        return boxes, scores.astype(np.float64), embeddings, timestamp
+
+    def _expire_silent(self) -> None:
+        """Drop tracks silent for longer than the original could ever keep them (gaps)."""
+        limit = self.config.buffer_size + 2 + _FRAME_EPS
+        now = self.clock.position
+        if any(now - t.frame_id > limit for t in self._tracked + self._lost):
+            for t in self._tracked + self._lost:
+                if now - t.frame_id > limit:
+                    t.mark_removed()
+            self._tracked = [t for t in self._tracked if now - t.frame_id <= limit]
+            self._lost = [t for t in self._lost if now - t.frame_id <= limit]
+
+    def _predict(self, tracks: list[Track], dt: float) -> None:
+        """Kalman-predict tracks in one batch; vh is zeroed for tracks not in state Tracked."""
+        if not tracks:
+            return
+        means = np.array([t.mean for t in tracks])
+        covs = np.array([t.covariance for t in tracks])
+        not_tracked = np.array([t.state != TrackState.Tracked for t in tracks])
+        means[not_tracked, 7] = 0.0
+        means, covs = self.kalman.predict(means, covs, dt)
+        for t, m, c in zip(tracks, means, covs, strict=True):
+            t.mean = m
+            t.covariance = c
+
+    def _correct(
+        self,
+        tracks: list[Track],
+        dets: _Detections,
+        matches: np.ndarray,
+        use_features: bool = True,
+    ) -> tuple[list[Track], list[Track]]:
+        """Kalman-update matched (track, detection) pairs; returns (updated, re-activated)."""
+        updated: list[Track] = []
+        refound: list[Track] = []
+        if len(matches) == 0:
+            return updated, refound
+        matched = [tracks[i] for i in matches[:, 0]]
+        means = np.array([t.mean for t in matched])
+        covs = np.array([t.covariance for t in matched])
+        means, covs = self.kalman.update(means, covs, dets.xyah[matches[:, 1]])
+        alpha = self.config.feature_alpha
+        for k, (track, det) in enumerate(zip(matched, matches[:, 1], strict=True)):
+            reactivate = track.state != TrackState.Tracked
+            feature = dets.features[det] if use_features else None
+            track.apply_update(means[k], covs[k], dets.scores[det], feature, alpha, reactivate)
+            (refound if reactivate else updated).append(track)
+        return updated, refound
+
+    def _step(
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        embeddings: np.ndarray,
+        dt: float,
+        first_frame: bool,
+    ) -> list[Track]:
+        cfg = self.config
+        all_dets = _Detections(boxes, scores, embeddings)
+        if cfg.byte_enabled:
+            high = scores > cfg.conf_thres
+            dets = all_dets.take(np.flatnonzero(high))
+            low_dets = all_dets.take(np.flatnonzero(~high & (scores > cfg.byte_low_thres)))
+        else:
+            dets = all_dets
+            low_dets = None
+        activated: list[Track] = []
+        refind: list[Track] = []
+        lost: list[Track] = []
+        removed: list[Track] = []
+
+        unconfirmed = [t for t in self._tracked if not t.is_activated]
+        confirmed = [t for t in self._tracked if t.is_activated]
+
+        # Stage 1: appearance + motion over confirmed and lost tracks.
+        pool = _joint(confirmed, self._lost)
+        self._predict(pool, dt)
+        if pool and len(dets):
+            cost = matching.embedding_distance(
+                np.array([t.smooth_feat for t in pool]), dets.features
+            )
+            means = np.array([t.mean for t in pool])
+            covs = np.array([t.covariance for t in pool])
+            gate = self.kalman.gating_distance(means, covs, dets.xyah)
+            cost = matching.fuse_motion(cost, gate, cfg.gating_threshold, cfg.motion_lambda)
+        else:
+            cost = np.zeros((len(pool), len(dets)))
+        matches, u_track, u_det = matching.linear_assignment(cost, cfg.embedding_match_thresh)
+        updated, refound = self._correct(pool, dets, matches)
+        activated += updated
+        refind += refound
+
+        # Stage 2: IoU between predicted boxes of still-unmatched Tracked tracks and detections.
+        dets = dets.take(u_det)
+        r_tracked = [pool[i] for i in u_track if pool[i].state == TrackState.Tracked]
+        cost = matching.iou_distance(_boxes(r_tracked), dets.tlbr)
+        matches, u_track, u_det = matching.linear_assignment(cost, cfg.iou_match_thresh)
+        activated += self._correct(r_tracked, dets, matches)[0]
+        leftover = [r_tracked[i] for i in u_track]
+
+        # Optional BYTE pass: low-score detections keep tracked tracks alive through occlusion.
+        if low_dets is not None and leftover and len(low_dets):
+            cost = matching.iou_distance(_boxes(leftover), low_dets.tlbr)
+            matches, u_left, _ = matching.linear_assignment(cost, cfg.byte_match_thresh)
+            activated += self._correct(leftover, low_dets, matches, use_features=False)[0]
+            leftover = [leftover[i] for i in u_left]
+
+        for track in leftover:
+            if track.state != TrackState.Lost:
+                track.mark_lost()
+                lost.append(track)
+
+        # Stage 3: tracks born last frame (not predicted) against the remaining detections.
+        dets = dets.take(u_det)
+        cost = matching.iou_distance(_boxes(unconfirmed), dets.tlbr)
+        matches, u_unconfirmed, u_det = matching.linear_assignment(
+            cost, cfg.unconfirmed_match_thresh
+        )
+        activated += self._correct(unconfirmed, dets, matches)[0]
+        for i in u_unconfirmed:
+            unconfirmed[i].mark_removed()
+            removed.append(unconfirmed[i])
+
+        # Births: only frame-1 tracks are confirmed at once.
+        dets = dets.take(u_det)
+        activated += self._births(dets, first_frame)
+
+        # Deaths: lost for more than buffer_size frames of time.
+        max_lost = cfg.buffer_size + _FRAME_EPS
+        for track in self._lost:
+            if self.clock.position - track.frame_id > max_lost:
+                track.mark_removed()
+                removed.append(track)
+
+        # Bookkeeping, in the original order.
+        tracked = [t for t in self._tracked if t.state == TrackState.Tracked]
+        tracked = _joint(_joint(tracked, activated), refind)
+        lost_list = _sub(self._lost, {t.track_id for t in tracked})
+        lost_list.extend(lost)
+        lost_list = _sub(lost_list, self._removed_ids)  # history before this frame's removals
+        self._removed_ids.update(t.track_id for t in removed)
+        self._tracked, self._lost = self._remove_duplicates(tracked, lost_list)
+        self._forget_removed()
+        return [t for t in self._tracked if t.is_activated]
+
+    def _births(self, dets: _Detections, confirmed: bool) -> list[Track]:
+        births = np.flatnonzero(dets.scores >= self.config.conf_thres)
+        if len(births) == 0:
+            return []
+        means, covs = self.kalman.initiate(dets.xyah[births])
+        born = []
+        for k, i in enumerate(births):
+            track = Track(
+                self._next_id, means[k], covs[k], dets.scores[i], dets.features[i],
+                self.clock, confirmed,
+            )  # fmt: skip
+            self._next_id += 1
+            born.append(track)
+        return born
+
+    def _remove_duplicates(
+        self, tracked: list[Track], lost: list[Track]
+    ) -> tuple[list[Track], list[Track]]:
+        """Tracked/lost pairs with IoU > 0.85: keep the older track (ties drop the tracked)."""
+        if not tracked or not lost:
+            return tracked, lost
+        dist = matching.iou_distance(_boxes(tracked), _boxes(lost))
+        drop_tracked: set[int] = set()
+        drop_lost: set[int] = set()
+        for p, q in zip(*np.nonzero(dist < self.config.duplicate_iou_distance), strict=True):
+            age_p = tracked[p].frame_id - tracked[p].start_frame
+            age_q = lost[q].frame_id - lost[q].start_frame
+            if age_p > age_q + _FRAME_EPS:
+                drop_lost.add(int(q))
+            else:
+                drop_tracked.add(int(p))
+        return (
+            [t for i, t in enumerate(tracked) if i not in drop_tracked],
+            [t for i, t in enumerate(lost) if i not in drop_lost],
+        )
+
+    def _forget_removed(self) -> None:
+        """Keep only removed ids that can still matter: those of live (tracked/lost) tracks."""
+        live = {t.track_id for t in self._tracked}
+        live.update(t.track_id for t in self._lost)
+        self._removed_ids &= live

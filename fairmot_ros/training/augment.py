@@ -1,0 +1,144 @@
+"""JDE-style augmentation used by FairMOT training (spec section 6), boxes moved with the image.
+
+Order as in the original data loader: HSV saturation/value jitter on the source image, the
+letterbox to the training size, a random affine (rotation, translation, scale, shear) with a
+127.5 border, then a horizontal flip. Boxes are x1, y1, x2, y2 pixels and are *not* clipped to
+the image: the ltrb targets are learnt from amodal boxes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PAD_VALUE = (127.5, 127.5, 127.5)  # stored as 128 on uint8 images (spec section 2.1)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the JDE augmentation; ``enabled=False`` gives the plain letterbox."""
+
+    enabled: bool = True
+    hsv_fraction: float = 0.5  # saturation and value scaled by U(1 - f, 1 + f)
+    degrees: float = 5.0
+    translate: float = 0.10
+    scale: tuple[float, float] = (0.50, 1.20)
+    shear: float = 2.0
+    flip_probability: float = 0.5
+
+
+def augment_hsv(bgr: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
+    """Scale saturation and value by independent factors in [1 - fraction, 1 + fraction]."""
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV).astype(np.float32)
+    for channel in (1, 2):
+        factor = rng.uniform(1 - fraction, 1 + fraction)
+        hsv[..., channel] = np.clip(hsv[..., channel] * factor, 0, 255)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+
+
+def letterbox_geometry(
+    src_hw: tuple[int, int], dst_hw: tuple[int, int]
+) -> tuple[float, tuple[int, int], tuple[int, int, int, int]]:
+    """Spec 2.1: ratio, resized (w, h) and (top, bottom, left, right) padding."""
+    height0, width0 = src_hw
+    height, width = dst_hw
+    ratio = min(height / height0, width / width0)
+    new_w, new_h = round(width0 * ratio), round(height0 * ratio)
+    dw, dh = (width - new_w) / 2, (height - new_h) / 2
+    pads = (round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1))
+    return ratio, (new_w, new_h), pads
+
+
+def letterbox_with_boxes(
+    bgr: np.ndarray, boxes: np.ndarray, dst_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Letterbox exactly as inference does and map boxes into the letterboxed image."""
+    ratio, (new_w, new_h), (top, bottom, left, right) = letterbox_geometry(bgr.shape[:2], dst_hw)
+    resized = cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    image = cv2.copyMakeBorder(
+        resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=PAD_VALUE
+    )
+    moved = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * ratio
+    moved[:, [0, 2]] += left
+    moved[:, [1, 3]] += top
+    return image, moved
+
+
+def random_affine(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Warp the image and boxes; returns (image, boxes, keep) where ``keep`` marks kept boxes.
+
+    Boxes become the axis-aligned hull of their warped corners, shrunk by the rotation factor
+    ``max(|sin a|, |cos a|) ** 0.5`` as JDE does; tiny, squashed or vanished boxes are dropped.
+    """
+    height, width = image.shape[:2]
+    angle = rng.uniform(-config.degrees, config.degrees)
+    scale = rng.uniform(*config.scale)
+    rotation = np.eye(3)
+    rotation[:2] = cv2.getRotationMatrix2D((width / 2, height / 2), angle, scale)
+    translation = np.eye(3)
+    # JDE scales the x shift by the image height and the y shift by the width; kept.
+    translation[0, 2] = rng.uniform(-1, 1) * config.translate * height
+    translation[1, 2] = rng.uniform(-1, 1) * config.translate * width
+    shear = np.eye(3)
+    shear[0, 1] = math.tan(math.radians(rng.uniform(-config.shear, config.shear)))
+    shear[1, 0] = math.tan(math.radians(rng.uniform(-config.shear, config.shear)))
+    matrix = shear @ translation @ rotation
+    warped = cv2.warpPerspective(
+        image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=PAD_VALUE
+    )
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return warped, boxes, np.zeros(0, dtype=bool)
+    corners = np.ones((len(boxes) * 4, 3))
+    corners[:, :2] = boxes[:, [0, 1, 2, 3, 0, 3, 2, 1]].reshape(-1, 2)
+    projected = (corners @ matrix.T)[:, :2].reshape(len(boxes), 8)
+    xs, ys = projected[:, 0::2], projected[:, 1::2]
+    hull = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], axis=1)
+    radians = math.radians(angle)
+    reduction = max(abs(math.sin(radians)), abs(math.cos(radians))) ** 0.5
+    cx, cy = (hull[:, 0] + hull[:, 2]) / 2, (hull[:, 1] + hull[:, 3]) / 2
+    w = (hull[:, 2] - hull[:, 0]) * reduction
+    h = (hull[:, 3] - hull[:, 1]) * reduction
+    out = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    area0 = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    aspect = np.maximum(w / (h + 1e-16), h / (w + 1e-16))
+    keep = (w > 4) & (h > 4) & (w * h / (area0 + 1e-16) > 0.1) & (aspect < 10)
+    return warped, out, keep
+
+
+def visible(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Boxes that overlap the image at all; the rest have no pixels to learn from."""
+    return (boxes[:, 2] > 0) & (boxes[:, 0] < width) & (boxes[:, 3] > 0) & (boxes[:, 1] < height)
+
+
+def augment_sample(
+    bgr: np.ndarray,
+    boxes: np.ndarray,
+    ids: np.ndarray,
+    dst_hw: tuple[int, int],
+    rng: np.random.Generator,
+    config: AugmentConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole chain on one frame: returns (letterboxed BGR image, boxes, ids) at ``dst_hw``."""
+    ids = np.asarray(ids).reshape(-1)
+    if config.enabled:
+        bgr = augment_hsv(bgr, rng, config.hsv_fraction)
+    image, boxes = letterbox_with_boxes(bgr, boxes, dst_hw)
+    if config.enabled:
+        image, boxes, keep = random_affine(image, boxes, rng, config)
+        boxes, ids = boxes[keep], ids[keep]
+    height, width = image.shape[:2]
+    inside = visible(boxes, width, height)
+    boxes, ids = boxes[inside], ids[inside]
+    if config.enabled and rng.random() < config.flip_probability:
+        image = np.ascontiguousarray(image[:, ::-1])
+        boxes = np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
+    return image, boxes.reshape(-1, 4), ids

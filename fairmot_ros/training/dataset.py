@@ -1,0 +1,149 @@
+"""MOT-format sequences as FairMOT training samples (letterboxed image + targets).
+
+Frames are decoded once into a uint8 array cached under ``.cache/frames`` (memory-mapped), so
+epochs after the first cost no video decoding. Identities are renumbered to a contiguous range
+shared by all sequences (each sequence gets its own offset, as the original per-dataset offsets);
+in single-image mode every box is its own identity, the paper's self-supervised setting for
+box-only data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from fairmot_ros.evaluation.mot_io import FRAME, HEIGHT, LEFT, TOP, TRACK_ID, WIDTH
+from fairmot_ros.sequences import CACHE_DIR, MotSequence
+from fairmot_ros.training.augment import AugmentConfig, augment_sample
+from fairmot_ros.training.targets import MAX_OBJECTS, build_targets
+
+FRAME_CACHE_DIR = CACHE_DIR / "frames"
+
+
+def cached_frames(sequence: MotSequence, cache_dir: Path = FRAME_CACHE_DIR) -> np.ndarray:
+    """All frames of the sequence's range as a read-only (N, H, W, 3) uint8 memmap."""
+    key = f"{sequence.source.resolve()}:{sequence.first}-{sequence.last}"
+    if sequence.is_video:
+        key += f":{sequence.source.stat().st_size}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    path = cache_dir / f"{sequence.name or 'seq'}_{sequence.first}-{sequence.last}_{digest}.npy"
+    if path.is_file():
+        return np.load(path, mmap_mode="r")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    frames = [image for _, image in sequence.frames()]
+    if not frames:
+        raise ValueError(f"sequence {sequence.name or sequence.source} has no frames in range")
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"sequence {sequence.source} mixes frame sizes {sorted(shapes)}")
+    partial = path.with_suffix(".partial.npy")
+    array = np.lib.format.open_memmap(partial, "w+", np.uint8, (len(frames), *frames[0].shape))
+    for i, image in enumerate(frames):
+        array[i] = image
+    array.flush()
+    del array
+    partial.rename(path)
+    return np.load(path, mmap_mode="r")
+
+
+@dataclass
+class SequenceLabels:
+    """One sequence's frames and, per frame, its boxes (x1, y1, x2, y2) and contiguous ids."""
+
+    sequence: MotSequence
+    frames: np.ndarray
+    boxes: list[np.ndarray] = field(default_factory=list)
+    ids: list[np.ndarray] = field(default_factory=list)
+
+
+def label_sequences(
+    sequences: list[MotSequence], single_image_mode: bool = False
+) -> tuple[list[SequenceLabels], int]:
+    """Load frames and ground truth; returns the labelled sequences and the identity count.
+
+    Identities become 0..n-1 across all sequences in order, so the classifier has no unused
+    rows; unknown ids (< 0) stay -1.
+    """
+    labelled: list[SequenceLabels] = []
+    next_id = 0
+    for sequence in sequences:
+        frames = cached_frames(sequence)
+        rows = sequence.ground_truth(min_conf=0.5 if not single_image_mode else None)
+        first = sequence.first
+        by_frame = [rows[rows[:, FRAME] == first + i] for i in range(len(frames))]
+        mapping: dict[int, int] = {}
+        if not single_image_mode:
+            known = sorted({int(v) for v in rows[:, TRACK_ID] if v >= 0})
+            mapping = {raw: next_id + k for k, raw in enumerate(known)}
+            next_id += len(known)
+        entry = SequenceLabels(sequence, frames)
+        for frame_rows in by_frame:
+            xywh = frame_rows[:, [LEFT, TOP, WIDTH, HEIGHT]]
+            boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+            if single_image_mode:
+                ids = np.arange(next_id, next_id + len(boxes), dtype=np.int64)
+                next_id += len(boxes)
+            else:
+                ids = np.array([mapping.get(int(v), -1) for v in frame_rows[:, TRACK_ID]],
+                               dtype=np.int64)
+            entry.boxes.append(boxes)
+            entry.ids.append(ids)
+        labelled.append(entry)
+    return labelled, next_id
+
+
+class MotTrainingDataset(Dataset):
+    """Augmented, letterboxed samples with FairMOT targets for any number of sequences.
+
+    Randomness is drawn from ``(seed, epoch, index)`` so a resumed run sees the same samples
+    and worker processes never share a generator state.
+    """
+
+    def __init__(
+        self,
+        labelled: list[SequenceLabels],
+        input_hw: tuple[int, int],
+        augment: AugmentConfig | None = None,
+        seed: int = 317,
+        down_ratio: int = 4,
+    ) -> None:
+        self.labelled = labelled
+        self.input_hw = input_hw
+        self.augment = augment or AugmentConfig()
+        self.seed = seed
+        self.epoch = 0
+        self.down_ratio = down_ratio
+        self.index = [(s, f) for s, entry in enumerate(labelled) for f in range(len(entry.frames))]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        seq_index, frame_index = self.index[item]
+        entry = self.labelled[seq_index]
+        rng = np.random.default_rng((self.seed, self.epoch, item))
+        image, boxes, ids = augment_sample(
+            np.asarray(entry.frames[frame_index]),
+            entry.boxes[frame_index],
+            entry.ids[frame_index],
+            self.input_hw,
+            rng,
+            self.augment,
+        )
+        height, width = self.input_hw
+        targets = build_targets(
+            boxes, ids, (width // self.down_ratio, height // self.down_ratio), self.down_ratio,
+            MAX_OBJECTS,
+        )
+        tensor = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)
+        sample = {"input": torch.from_numpy(tensor / 255.0)}
+        sample.update({k: torch.from_numpy(v) for k, v in targets.as_dict().items()})
+        return sample

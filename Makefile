@@ -1,0 +1,29 @@
+# fairmot_ros: `make setup` prepares everything, `make demo` runs the main job, `make test` tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# ONNX Runtime build: auto (onnxruntime-gpu where nvidia-smi sees a GPU, else onnxruntime), gpu, cpu.
+ORT ?= auto
+PYTHON ?= python3
+export ORT PYTHON
+
+RUN := scripts/ros-env
+
+.PHONY: help setup test lint pytest demo
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
+	@echo "settings: ORT=auto|gpu|cpu (ONNX Runtime build), PYTHON=python3"
+
+setup: ## create/refresh .venv with ROS 2 Kilted, the interfaces and fairmot_ros (idempotent)
+	@scripts/setup
+
+test: setup ## lint (ruff) and run the test suite
+	$(RUN) ruff check .
+	$(RUN) python -m pytest
+
+lint: setup ## ruff only
+	$(RUN) ruff check .
+
+demo: setup ## main job: environment report and a DDS round trip of our messages
+	$(RUN) python scripts/env_check.py

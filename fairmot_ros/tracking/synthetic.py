@@ -34,10 +34,13 @@ def random_scene(
     always_present: bool = False,
     appearance_change_rate: float = 0.0,
     still_fraction: float = 0.0,
+    occlusion_frames: tuple[int, int] = (1, 60),
 ) -> list[SceneFrame]:
     """A reproducible scene of ``n_people`` walkers over ``n_frames`` frames.
 
-    ``occlusion_rate``: chance per person and frame that an occlusion of 1..60 frames starts.
+    ``occlusion_rate``: chance per person and frame that an occlusion starts; it hides the
+    person for ``occlusion_frames`` (low, high) frames, the last frame of sight to the
+    return being 2 more.
     ``false_positive_rate``: expected false positives per frame. ``low_score_rate``: chance a
     visible person is detected with a low score (0.15..0.4) instead of a confident one.
     ``always_present``: everyone is in the scene from the first to the last frame.
@@ -71,7 +74,7 @@ def random_scene(
         velocity[bounce] *= -1
         starts = rng.random(n_people) < occlusion_rate
         new = starts & (hidden_until < f)
-        hidden_until[new] = f + rng.integers(1, 60, int(new.sum()))
+        hidden_until[new] = f + rng.integers(*occlusion_frames, int(new.sum()))
         visible = (enter <= f) & (f < leave) & (hidden_until < f)
         idx = np.flatnonzero(visible)
         jitter = rng.normal(0, 2.0, (len(idx), 4))

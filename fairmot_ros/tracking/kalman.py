@@ -110,9 +110,11 @@ class KalmanFilter:
         if len(means) == 0 or len(z) == 0:
             return np.zeros((len(means), len(z)))
         z_pred, s = self.project(means, covariances)
-        chol = np.linalg.cholesky(s)
+        # d^T S^-1 d = |L^-1 d|^2 with S = L L^T; inverting N 4x4 factors once is much cheaper
+        # than N solves with M right-hand sides each.
+        inv_chol = np.linalg.inv(np.linalg.cholesky(s))
         diff = (z[None, :, :] - z_pred[:, None, :]).transpose(0, 2, 1)  # (N, 4, M)
-        whitened = np.linalg.solve(chol, diff)
+        whitened = inv_chol @ diff
         return np.einsum("nim,nim->nm", whitened, whitened)
 
 

@@ -18,9 +18,7 @@ except ImportError:  # pragma: no cover - exercised only where lap is missing
     _lap = None
 
 
-def linear_assignment(
-    cost: np.ndarray, thresh: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve the assignment with lapjv cost-limit semantics.
 
     Returns (matches (K, 2) int rows/cols in row order, unmatched rows, unmatched cols), the

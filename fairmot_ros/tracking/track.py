@@ -25,6 +25,13 @@ def normalized(vector: np.ndarray) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
+def smooth_features(smooth: np.ndarray, features: np.ndarray, alpha: float) -> np.ndarray:
+    """Rows of alpha * smooth + (1 - alpha) * f/|f|, renormalised (the original update)."""
+    features = features / np.linalg.norm(features, axis=-1, keepdims=True)
+    mixed = alpha * smooth + (1 - alpha) * features
+    return mixed / np.linalg.norm(mixed, axis=-1, keepdims=True)
+
+
 class Track:
     """A tracklet. ``tlwh`` and ``tlbr`` come from the Kalman mean (the posterior after an
     update, the prediction while lost), as in the original output."""
@@ -113,26 +120,21 @@ class Track:
         return self.smooth_feat
 
     # ----- mutations by the tracker ------------------------------------------------------
-    def update_features(self, feature: np.ndarray, alpha: float) -> None:
-        """f <- f/|f|; smooth <- alpha*smooth + (1-alpha)*f, renormalised."""
-        feature = normalized(feature)
-        self.curr_feat = feature
-        self.smooth_feat = normalized(alpha * self.smooth_feat + (1 - alpha) * feature)
-
     def apply_update(
         self,
         mean: np.ndarray,
         covariance: np.ndarray,
         score: float,
-        feature: np.ndarray | None,
-        alpha: float,
         reactivate: bool,
+        feature: np.ndarray | None = None,
+        smooth_feature: np.ndarray | None = None,
     ) -> None:
         """Take a Kalman-corrected state from a matched detection.
 
         ``reactivate`` is the original ``re_activate`` (a Lost or Removed track found again):
-        tracklet_len restarts and the score is *not* refreshed. ``feature`` None skips the
-        appearance update (low-score BYTE matches).
+        tracklet_len restarts and the score is *not* refreshed. ``feature`` (the detection's
+        unit embedding) and ``smooth_feature`` (the new smoothed embedding, see
+        :func:`smooth_features`) are None for low-score BYTE matches: appearance unchanged.
         """
         self.mean = mean
         self.covariance = covariance
@@ -141,8 +143,9 @@ class Track:
         else:
             self.tracklet_len += 1
             self.score = float(score)
-        if feature is not None:
-            self.update_features(feature, alpha)
+        if feature is not None and smooth_feature is not None:
+            self.curr_feat = feature
+            self.smooth_feat = smooth_feature
         self.state = TrackState.Tracked
         self.is_activated = True
         self.frame_id = self._clock.position

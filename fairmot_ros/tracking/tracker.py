@@ -37,7 +37,7 @@ from fairmot_ros.tracking import matching
 from fairmot_ros.tracking.config import TrackerConfig
 from fairmot_ros.tracking.kalman import KalmanFilter
 from fairmot_ros.tracking.timebase import FrameClock
-from fairmot_ros.tracking.track import Track, TrackState
+from fairmot_ros.tracking.track import Track, TrackState, smooth_features
 
 # Slack for comparing frame positions that were not snapped to whole frames.
 _FRAME_EPS = 1e-6
@@ -93,7 +93,12 @@ def _sub(tracks: list[Track], drop_ids: set[int]) -> list[Track]:
 
 
 def _boxes(tracks: list[Track]) -> np.ndarray:
-    return np.array([t.tlbr for t in tracks]).reshape(-1, 4)
+    """x1y1x2y2 from the Kalman means of many tracks at once."""
+    xyah = np.array([t.mean[:4] for t in tracks]).reshape(-1, 4)
+    w = xyah[:, 2] * xyah[:, 3]
+    x1 = xyah[:, 0] - w / 2
+    y1 = xyah[:, 1] - xyah[:, 3] / 2
+    return np.stack([x1, y1, x1 + w, y1 + xyah[:, 3]], axis=1)
 
 
 class JDETracker:
@@ -101,9 +106,7 @@ class JDETracker:
 
     def __init__(self, config: TrackerConfig | None = None):
         self.config = (config or TrackerConfig()).checked()
-        self.kalman = KalmanFilter(
-            self.config.std_weight_position, self.config.std_weight_velocity
-        )
+        self.kalman = KalmanFilter(self.config.std_weight_position, self.config.std_weight_velocity)
         self.clock = FrameClock(self.config.frame_rate, self.config.time_snap_frames)
         self.time_reversals = 0
         self.dropped_detections = 0
@@ -245,12 +248,21 @@ class JDETracker:
         matched = [tracks[i] for i in matches[:, 0]]
         means = np.array([t.mean for t in matched])
         covs = np.array([t.covariance for t in matched])
-        means, covs = self.kalman.update(means, covs, dets.xyah[matches[:, 1]])
-        alpha = self.config.feature_alpha
-        for k, (track, det) in enumerate(zip(matched, matches[:, 1], strict=True)):
+        det_index = matches[:, 1]
+        means, covs = self.kalman.update(means, covs, dets.xyah[det_index])
+        features = dets.features[det_index]
+        smooth = None
+        if use_features:
+            old = np.array([t.smooth_feat for t in matched])
+            smooth = smooth_features(old, features, self.config.feature_alpha)
+        for k, (track, det) in enumerate(zip(matched, det_index, strict=True)):
             reactivate = track.state != TrackState.Tracked
-            feature = dets.features[det] if use_features else None
-            track.apply_update(means[k], covs[k], dets.scores[det], feature, alpha, reactivate)
+            if smooth is None:
+                track.apply_update(means[k], covs[k], dets.scores[det], reactivate)
+            else:
+                track.apply_update(
+                    means[k], covs[k], dets.scores[det], reactivate, features[k], smooth[k]
+                )
             (refound if reactivate else updated).append(track)
         return updated, refound
 

@@ -1,0 +1,240 @@
+"""ONNX Runtime session for an exported FairMOT model.
+
+The engine reads the model contract from the ONNX metadata, so nothing about input size,
+layout or outputs is assumed. Providers are tried in the given order; unavailable ones are
+skipped with a warning and ``active_provider`` says what ONNX Runtime actually uses (it falls
+back to CPU silently when CUDA libraries fail to load, so never trust the request). On CUDA the
+input is bound on the device and outputs are copied back once (IO binding).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fairmot_ros.contract import INPUT_NAME, INPUT_UINT8_BGR_NHWC, ContractError, ModelContract
+
+log = logging.getLogger(__name__)
+
+PROVIDER_ALIASES = {
+    "cuda": "CUDAExecutionProvider",
+    "gpu": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+}
+GPU_PROVIDERS = frozenset(
+    {
+        "CUDAExecutionProvider",
+        "TensorrtExecutionProvider",
+        "ROCMExecutionProvider",
+        "MIGraphXExecutionProvider",
+        "DmlExecutionProvider",
+    }
+)
+# Providers whose memory IO binding addresses as device "cuda".
+_CUDA_DEVICE_PROVIDERS = frozenset({"CUDAExecutionProvider", "TensorrtExecutionProvider"})
+DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+class EngineError(RuntimeError):
+    """The model cannot be loaded or run (missing or corrupt file, bad input)."""
+
+
+class GpuUnavailableError(EngineError):
+    """A GPU provider was required but ONNX Runtime is not running on one."""
+
+
+def canonical_provider(name: str) -> str:
+    """'cuda' -> 'CUDAExecutionProvider' etc.; full names pass through unchanged."""
+    return PROVIDER_ALIASES.get(name.strip().lower(), name.strip())
+
+
+def choose_providers(
+    requested: Iterable[str], available: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """(usable providers in the requested order, skipped ones). CPU is appended as the last
+    resort when nothing requested is available, so a session can always be made."""
+    chosen: list[str] = []
+    skipped: list[str] = []
+    for name in requested:
+        provider = canonical_provider(name)
+        if provider in chosen:
+            continue
+        (chosen if provider in available else skipped).append(provider)
+    if not chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen, skipped
+
+
+class Engine:
+    """An ONNX Runtime session that knows its FairMOT contract.
+
+    ``providers``: ordered preference, full names or aliases (cuda, tensorrt, cpu).
+    ``require_gpu``: raise :class:`GpuUnavailableError` unless a GPU provider is active.
+    ``threads``: intra-op threads (None: ONNX Runtime's default).
+    ``io_binding``: None = on for CUDA/TensorRT, off otherwise; True/False forces it.
+    ``last_run_seconds`` holds the duration of the latest :meth:`run` (a cheap timing hook).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        providers: Sequence[str] = DEFAULT_PROVIDERS,
+        require_gpu: bool = False,
+        threads: int | None = None,
+        io_binding: bool | None = None,
+    ):
+        import onnxruntime as ort
+
+        self._ort = ort
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise EngineError(f"ONNX model file not found: {self.model_path}")
+        if isinstance(providers, str):
+            providers = [providers]
+        requested = [canonical_provider(p) for p in providers]
+        if any(p in _CUDA_DEVICE_PROVIDERS for p in requested) and hasattr(ort, "preload_dlls"):
+            try:  # loads the CUDA/cuDNN libraries shipped with pip packages, when present
+                ort.preload_dlls()
+            except Exception as exc:  # noqa: BLE001 - a failed preload only means no CUDA
+                log.warning("onnxruntime.preload_dlls() failed: %s", exc)
+        chosen, skipped = choose_providers(requested, ort.get_available_providers())
+        for name in skipped:
+            log.warning("ONNX Runtime provider %s is not available here; skipping it", name)
+        options = ort.SessionOptions()
+        if threads is not None:
+            if int(threads) < 0:
+                raise ValueError(f"threads must be >= 0 (0 = default), got {threads}")
+            options.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(
+                str(self.model_path), sess_options=options, providers=chosen
+            )
+        except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
+            raise EngineError(f"cannot load ONNX model {self.model_path}: {exc}") from exc
+        self.requested_providers = requested
+        self.active_provider: str = self.session.get_providers()[0]
+        if requested and self.active_provider != requested[0]:
+            log.warning(
+                "ONNX Runtime runs %s on %s, not the preferred %s",
+                self.model_path.name, self.active_provider, requested[0],
+            )  # fmt: skip
+        if require_gpu and self.active_provider not in GPU_PROVIDERS:
+            raise GpuUnavailableError(
+                f"a GPU was required but ONNX Runtime runs {self.model_path.name} on "
+                f"{self.active_provider} (available: {ort.get_available_providers()}); install "
+                "onnxruntime-gpu with matching CUDA/cuDNN or allow CPU"
+            )
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.contract: ModelContract = ModelContract.from_metadata(metadata, str(self.model_path))
+        self._check_graph()
+        on_cuda = self.active_provider in _CUDA_DEVICE_PROVIDERS
+        self.uses_io_binding = on_cuda if io_binding is None else bool(io_binding)
+        self._device = "cuda" if on_cuda else "cpu"
+        self.last_run_seconds = 0.0
+        self.run_count = 0
+
+    def _check_graph(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        if INPUT_NAME not in inputs:
+            raise ContractError(
+                f"{self.model_path} has no input {INPUT_NAME!r} (inputs: {list(inputs)})"
+            )
+        missing = [name for name in self.contract.output_names if name not in outputs]
+        if missing:
+            raise ContractError(f"{self.model_path} lacks outputs {missing} (has {outputs})")
+        self.output_names = list(self.contract.output_names)
+
+    # ----- input description ---------------------------------------------------------------
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.active_provider in GPU_PROVIDERS
+
+    @property
+    def input_dtype(self) -> type:
+        return np.uint8 if self.contract.input_format == INPUT_UINT8_BGR_NHWC else np.float32
+
+    @property
+    def fixed_batch(self) -> int:
+        """The model's batch size, or 0 when it accepts any batch."""
+        return self.contract.batch
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        h, w = self.contract.input_height, self.contract.input_width
+        if self.contract.input_format == INPUT_UINT8_BGR_NHWC:
+            return (batch, h, w, 3)
+        return (batch, 3, h, w)
+
+    # ----- running ---------------------------------------------------------------------------
+    def run(self, blob: np.ndarray) -> dict[str, np.ndarray]:
+        """Run a (B, ...) input blob; returns the contract outputs by name, batch B.
+
+        A model with a fixed batch is run in chunks of that size (the last chunk padded).
+        """
+        blob = np.asarray(blob)
+        if blob.dtype != self.input_dtype:
+            raise ValueError(f"input blob must be {np.dtype(self.input_dtype)}, got {blob.dtype}")
+        if blob.ndim != 4 or blob.shape[1:] != self.input_shape()[1:] or blob.shape[0] == 0:
+            raise ValueError(
+                f"input blob must have shape {('B', *self.input_shape()[1:])}, got {blob.shape}"
+            )
+        start = time.perf_counter()
+        size = self.fixed_batch or blob.shape[0]
+        parts = []
+        for first in range(0, blob.shape[0], size):
+            chunk = blob[first : first + size]
+            real = chunk.shape[0]
+            if real < size:
+                pad = np.zeros((size - real, *chunk.shape[1:]), chunk.dtype)
+                chunk = np.concatenate([chunk, pad])
+            outputs = self._run_once(np.ascontiguousarray(chunk))
+            parts.append([out[:real] for out in outputs])
+        if len(parts) == 1:
+            merged = parts[0]
+        else:
+            merged = [np.concatenate(group) for group in zip(*parts, strict=True)]
+        self.last_run_seconds = time.perf_counter() - start
+        self.run_count += 1
+        return dict(zip(self.output_names, merged, strict=True))
+
+    def _run_once(self, blob: np.ndarray) -> list[np.ndarray]:
+        if not self.uses_io_binding:
+            return self.session.run(self.output_names, {INPUT_NAME: blob})
+        binding = self.session.io_binding()
+        value = self._ort.OrtValue.ortvalue_from_numpy(blob, self._device, 0)
+        binding.bind_ortvalue_input(INPUT_NAME, value)
+        for name in self.output_names:
+            binding.bind_output(name, self._device, 0)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()
+
+    def warmup(self, runs: int = 1) -> float:
+        """Run a grey frame ``runs`` times (kernel selection, allocations); returns the last
+        run's seconds."""
+        batch = self.fixed_batch or 1
+        if self.input_dtype is np.uint8:
+            blob = np.full(self.input_shape(batch), 128, np.uint8)
+        else:
+            blob = np.full(self.input_shape(batch), 128 / 255.0, np.float32)
+        for _ in range(max(1, runs)):
+            self.run(blob)
+        return self.last_run_seconds
+
+    def __repr__(self) -> str:
+        c = self.contract
+        return (
+            f"Engine({self.model_path.name}, {c.arch} {c.input_width}x{c.input_height}, "
+            f"reid {c.reid_dim}, on {self.active_provider})"
+        )

@@ -1,0 +1,289 @@
+"""``fairmot-train``: the FairMOT training loop (spec section 6), resumable, with a loss log.
+
+Checkpoints use the original container ``{'epoch', 'state_dict', 'optimizer'}`` (written by
+``fairmot_ros.model.checkpoint.save_checkpoint``, so ``fairmot-export`` reads them like the
+released weights) plus extra keys needed to resume: ``loss_state`` (identity classifier,
+s_det, s_id) and ``train_state`` (step, identity count, arguments, torch RNG). The learning
+rate is a pure function of the epoch (``lr * 0.1 ** (steps passed)``), and sample randomness is
+drawn from (seed, epoch, index), so a resumed run continues the same schedule and data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fairmot_ros.evaluation.mot_io import HEIGHT, LEFT, TOP, WIDTH
+from fairmot_ros.model import DEFAULT_REID_DIM, build_model, canonical_arch
+from fairmot_ros.model.checkpoint import save_checkpoint
+from fairmot_ros.sequences import SequenceError, open_sequence
+from fairmot_ros.training.augment import AugmentConfig
+from fairmot_ros.training.dataset import MotTrainingDataset, cached_frames, label_sequences
+from fairmot_ros.training.losses import FairMOTLoss
+from fairmot_ros.training.validate import evaluate_detection
+
+# Per-arch recipe differences (spec section 6): yolov5s uses lr 5e-4, wh 0.5, fixed weighting.
+RECIPES = {
+    "yolov5s": {"lr": 5e-4, "wh_weight": 0.5, "multi_loss": "fix", "batch_size": 16},
+}
+DEFAULT_RECIPE = {"lr": 1e-4, "wh_weight": 0.1, "multi_loss": "uncertainty", "batch_size": 12}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"384x288"`` (W x H) -> (height, width); both must be multiples of 32."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input size {text!r} is not WxH") from None
+    if width <= 0 or height <= 0 or width % 32 or height % 32:
+        raise argparse.ArgumentTypeError(f"input size {text!r}: W and H must be multiples of 32")
+    return height, width
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fairmot-train",
+        description="Train a FairMOT network on MOT-format sequences (original recipe).",
+    )
+    parser.add_argument("--arch", default="yolov5s", help="dla_34, yolov5s, resdcn_18, resdcn_34")
+    parser.add_argument("--reid-dim", type=int, default=None, help="default: 128 (64 yolov5s)")
+    parser.add_argument("--head-conv", type=int, default=None)
+    parser.add_argument("--input-size", type=parse_size, default=(608, 1088), metavar="WxH",
+                        help="training input, multiples of 32 (default 1088x608)")
+    parser.add_argument("--crop", type=parse_size, default=None, metavar="WxH",
+                        help="train on random WxH windows of the augmented input (cheaper "
+                        "steps; not in the original recipe)")
+    parser.add_argument("--data", action="append", required=True, metavar="SEQ[:FIRST-LAST]",
+                        help="MOT sequence folder, image folder, video or 'pets'; repeatable")
+    parser.add_argument("--gt", action="append", default=[], metavar="GT_TXT",
+                        help="ground truth for each --data in order (needed for bare videos)")
+    parser.add_argument("--val", default=None, metavar="SEQ[:FIRST-LAST]",
+                        help="held-out frames scored (precision/recall @IoU .5) every epoch")
+    parser.add_argument("--val-gt", default=None, metavar="GT_TXT")
+    parser.add_argument("--single-image-mode", action="store_true",
+                        help="every box is its own identity (box-only data)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--lr-step", default="20", help="comma-separated epochs (lr x0.1 after)")
+    parser.add_argument("--multi-loss", choices=("uncertainty", "fix"), default=None)
+    parser.add_argument("--wh-weight", type=float, default=None)
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--resume", default=None, metavar="CKPT")
+    parser.add_argument("--out", default="runs/train", metavar="DIR")
+    parser.add_argument("--seed", type=int, default=317)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--max-steps", type=int, default=0,
+                        help="stop after this many optimiser steps in this run (0: no limit)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    return parser
+
+
+def lr_at(epoch: int, base_lr: float, steps: list[int]) -> float:
+    """Learning rate used during 1-based ``epoch``: x0.1 for every step epoch already passed."""
+    return base_lr * 0.1 ** sum(epoch > s for s in steps)
+
+
+def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+
+
+def _open_all(specs: list[str], gts: list[str], offset_ids: bool = True) -> list:
+    if gts and len(gts) not in (len(specs),):
+        raise SequenceError(f"{len(gts)} --gt files for {len(specs)} --data entries")
+    return [open_sequence(spec, gts[i] if gts else None) for i, spec in enumerate(specs)]
+
+
+def _truth_boxes(sequence) -> tuple[np.ndarray, list[np.ndarray]]:
+    frames = cached_frames(sequence)
+    rows = sequence.ground_truth(min_conf=0.5)
+    truth = []
+    for i in range(len(frames)):
+        r = rows[rows[:, 0] == sequence.first + i][:, [LEFT, TOP, WIDTH, HEIGHT]]
+        truth.append(np.concatenate([r[:, :2], r[:, :2] + r[:, 2:]], axis=1))
+    return frames, truth
+
+
+def save_training_checkpoint(
+    path: Path, model, loss: FairMOTLoss, optimizer, epoch: int, state: dict
+) -> None:
+    """Original container plus the resume extras, written atomically."""
+    save_checkpoint(path, model, epoch, optimizer)
+    container = torch.load(path, map_location="cpu", weights_only=True)
+    container["loss_state"] = {k: v.detach().cpu() for k, v in loss.state_dict().items()}
+    container["train_state"] = state
+    tmp = path.with_suffix(".extra.tmp")
+    torch.save(container, tmp)
+    os.replace(tmp, path)
+
+
+def _progress(iterable, total: int, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # plain lines when tqdm is missing
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, dynamic_ncols=True, mininterval=5.0,
+                file=sys.stderr)
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Run (or resume) training; returns the path of the last checkpoint."""
+    arch = canonical_arch(args.arch)
+    recipe = RECIPES.get(arch, DEFAULT_RECIPE)
+    reid_dim = args.reid_dim or DEFAULT_REID_DIM[arch]
+    lr = args.lr if args.lr is not None else recipe["lr"]
+    batch_size = args.batch_size or recipe["batch_size"]
+    multi_loss = args.multi_loss or recipe["multi_loss"]
+    wh_weight = args.wh_weight if args.wh_weight is not None else recipe["wh_weight"]
+    steps = [int(s) for s in str(args.lr_step).split(",") if s.strip()]
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    sequences = _open_all(args.data, args.gt)
+    labelled, num_ids = label_sequences(sequences, args.single_image_mode)
+    augment = AugmentConfig(enabled=not args.no_augment)
+    dataset = MotTrainingDataset(labelled, args.input_size, augment, seed=args.seed,
+                                 crop_hw=args.crop)
+    val = None
+    if args.val:
+        val = _truth_boxes(open_sequence(args.val, args.val_gt))
+
+    model = build_model(arch, reid_dim=reid_dim, head_conv=args.head_conv).to(device)
+    loss_fn = FairMOTLoss(reid_dim, max(num_ids, 1), multi_loss, wh_weight).to(device)
+    optimizer = torch.optim.Adam(
+        [{"params": model.parameters()}, {"params": loss_fn.parameters()}], lr=lr
+    )
+    start_epoch, global_step, best_f1 = 1, 0, -1.0
+    if args.resume:
+        container = torch.load(args.resume, map_location="cpu", weights_only=True)
+        model.load_state_dict(container["state_dict"], strict=True)
+        if "loss_state" in container:
+            loss_fn.load_state_dict(container["loss_state"])
+        if "optimizer" in container:
+            optimizer.load_state_dict(container["optimizer"])
+        state = container.get("train_state", {})
+        if state.get("num_ids", num_ids) != num_ids:
+            raise SystemExit(f"--resume: checkpoint trained {state['num_ids']} identities, "
+                             f"the data now has {num_ids}")
+        start_epoch = int(container.get("epoch", 0)) + 1
+        global_step = int(state.get("global_step", 0))
+        best_f1 = float(state.get("best_f1", -1.0))
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        print(f"resumed {args.resume} at epoch {start_epoch}, step {global_step}", flush=True)
+
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    config = {
+        "arch": arch, "reid_dim": reid_dim, "input_hw": list(args.input_size), "lr": lr,
+        "lr_step": steps, "batch_size": batch_size, "multi_loss": multi_loss,
+        "wh_weight": wh_weight, "crop_hw": list(args.crop) if args.crop else None,
+        "num_ids": num_ids, "samples": len(dataset),
+        "data": list(args.data), "single_image_mode": bool(args.single_image_mode),
+        "seed": args.seed, "device": str(device), "amp": use_amp,
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    print(json.dumps(config), flush=True)
+    log = (out / "log.jsonl").open("a")
+    last_path = out / "model_last.pth"
+    run_steps = 0
+    model.train()
+    for epoch in range(start_epoch, args.epochs + 1):
+        epoch_lr = lr_at(epoch, lr, steps)
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_lr
+        dataset.set_epoch(epoch)
+        generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                            num_workers=args.workers, collate_fn=collate, generator=generator,
+                            persistent_workers=False)
+        started = time.time()
+        bar = _progress(loader, len(loader), f"epoch {epoch}/{args.epochs}")
+        sums: dict[str, float] = {}
+        for batch in bar:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                outputs = model(batch["input"])
+            total, stats = loss_fn(outputs, batch)
+            if not math.isfinite(stats["loss"]):
+                raise SystemExit(f"loss is {stats['loss']} at step {global_step}; stopping")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            global_step += 1
+            run_steps += 1
+            for key, value in stats.items():
+                sums[key] = sums.get(key, 0.0) + value
+            record = {"epoch": epoch, "step": global_step, "lr": epoch_lr,
+                      "time": round(time.time() - started, 3), **stats}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{stats['loss']:.3f}", hm=f"{stats['hm_loss']:.3f}",
+                                id=f"{stats['id_loss']:.3f}")
+            elif global_step % 10 == 0:
+                print(json.dumps(record), flush=True)
+            if args.max_steps and run_steps >= args.max_steps:
+                break
+        finished_epoch = not (args.max_steps and run_steps >= args.max_steps)
+        count = max(1, run_steps if not finished_epoch else len(loader))
+        summary = {"epoch": epoch, "lr": epoch_lr, "seconds": round(time.time() - started, 1),
+                   **{k: v / count for k, v in sums.items()}}
+        if val is not None and finished_epoch:
+            summary["val"] = evaluate_detection(model, val[0], val[1], args.input_size)
+            f1 = summary["val"]["f1"]
+            if f1 > best_f1:
+                best_f1 = f1
+                summary["best"] = True
+        print(json.dumps({"summary": summary}), flush=True)
+        with (out / "epochs.jsonl").open("a") as handle:
+            handle.write(json.dumps(summary) + "\n")
+        if not finished_epoch:
+            break
+        state = {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,
+                 "torch_rng": torch.get_rng_state(), "config": json.dumps(config)}
+        save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch, state)
+        save_training_checkpoint(out / f"model_{epoch}.pth", model, loss_fn, optimizer, epoch,
+                                 state)
+        if summary.get("best"):
+            save_training_checkpoint(out / "model_best.pth", model, loss_fn, optimizer, epoch,
+                                     state)
+    else:
+        log.close()
+        return last_path
+    # stopped inside an epoch by --max-steps: keep what was learnt, marked as the prior epoch
+    state = {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,
+             "torch_rng": torch.get_rng_state(), "config": json.dumps(config)}
+    save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch - 1, state)
+    log.close()
+    return last_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        path = train(args)
+    except (SequenceError, ValueError, FileNotFoundError) as exc:
+        print(f"fairmot-train: {exc}", file=sys.stderr)
+        return 2
+    print(f"last checkpoint: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,467 @@
+"""Every parameter of the tracker node: name, type, default, description, range, mutability.
+
+This table is the single source for the node's declarations, for ``config/tracker.yaml`` and
+for the README's parameter table (``python -m fairmot_ros.ros.parameters --markdown``), so the
+three cannot drift apart. Tracker parameters are generated from the fields of the core's
+``TrackerConfig`` (prefixed ``tracker.``) and validated by ``TrackerConfig.validate``, so a
+runtime change is checked by the same rules the core applies.
+
+Parameters that need the ONNX session or the subscriptions to be rebuilt are read-only: set
+them in the YAML file or on the command line and restart (or clean up and reconfigure the
+lifecycle node). Everything else can be re-tuned while the node runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from fairmot_ros.tracking import TrackerConfig
+
+__all__ = [
+    "ALL_PARAMETERS",
+    "NODE_PARAMETERS",
+    "QOS_RELIABILITY_CHOICES",
+    "TRACKER_PARAMETERS",
+    "TRACKER_PREFIX",
+    "NodeSettings",
+    "ParamSpec",
+    "settings_from_values",
+    "markdown_table",
+    "yaml_config",
+]
+
+TRACKER_PREFIX = "tracker."
+QOS_RELIABILITY_CHOICES = ("best_effort", "reliable")
+DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+# Camera names become topic name tokens and id prefixes: keep them to what both allow.
+_CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter.
+
+    ``kind`` is the Python type of the value (``list`` means a string array). ``low``/``high``
+    become the ROS descriptor's range (inclusive, as ROS defines it); finer rules such as
+    "strictly positive" are left to the validation, which gives the reason.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    description: str
+    read_only: bool = False
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def constraints(self) -> str:
+        """Human-readable constraints, shown in the README and in ``ros2 param describe``."""
+        parts = []
+        if self.choices:
+            parts.append("one of " + ", ".join(self.choices))
+        if self.low is not None and self.high is not None:
+            parts.append(f"[{_fmt(self.low)}, {_fmt(self.high)}]")
+        if self.read_only:
+            parts.append("read-only: restart to change")
+        return "; ".join(parts)
+
+    def descriptor(self) -> Any:
+        """The ``rcl_interfaces/ParameterDescriptor`` for ``declare_parameter``."""
+        from rcl_interfaces.msg import (
+            FloatingPointRange,
+            IntegerRange,
+            ParameterDescriptor,
+            ParameterType,
+        )
+
+        types = {
+            bool: ParameterType.PARAMETER_BOOL,
+            int: ParameterType.PARAMETER_INTEGER,
+            float: ParameterType.PARAMETER_DOUBLE,
+            str: ParameterType.PARAMETER_STRING,
+            list: ParameterType.PARAMETER_STRING_ARRAY,
+        }
+        descriptor = ParameterDescriptor(
+            name=self.name,
+            type=types[self.kind],
+            description=self.description,
+            additional_constraints=self.constraints,
+            read_only=self.read_only,
+        )
+        if self.low is not None and self.high is not None:
+            if self.kind is int:
+                descriptor.integer_range = [
+                    IntegerRange(from_value=int(self.low), to_value=int(self.high), step=1)
+                ]
+            elif self.kind is float:
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(self.low), to_value=float(self.high))
+                ]
+        return descriptor
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+NODE_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "model", str, "",
+        "Path of the exported FairMOT ONNX model (fairmot-export). Empty: the demonstration "
+        "model shipped in the package (fairmot_ros/default_model/).",
+        read_only=True,
+    ),
+    ParamSpec(
+        "providers", list, list(DEFAULT_PROVIDERS),
+        "ONNX Runtime execution providers in order of preference; the first one that loads "
+        "is used and logged.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "require_gpu", bool, False,
+        "Fail at start-up instead of running on the CPU when no GPU provider becomes active.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "intra_op_threads", int, 0,
+        "ONNX Runtime intra-op threads; 0 lets ONNX Runtime decide.",
+        read_only=True, low=0, high=256,
+    ),
+    ParamSpec(
+        "topk", int, 500,
+        "Heatmap peaks decoded per image (K of the original decoder).",
+        low=1, high=5000,
+    ),
+    ParamSpec(
+        "image_topics", list, ["image"],
+        "Image topics, one per camera; all share one ONNX Runtime session. With compressed "
+        "input the node subscribes to each topic + /compressed.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "camera_names", list, [],
+        "Names of the cameras in image_topics order (letters, digits, _). Empty: cam0, cam1, "
+        "... With more than one camera, outputs go to ~/NAME/... and ids read NAME/ID.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "compressed", bool, False,
+        "Subscribe to sensor_msgs/CompressedImage (jpeg/png) on TOPIC/compressed instead of "
+        "sensor_msgs/Image.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "qos_reliability", str, "best_effort",
+        "Reliability of the image subscriptions: best_effort (sensor-data profile, matches "
+        "every publisher) or reliable (only matches reliable publishers).",
+        read_only=True, choices=QOS_RELIABILITY_CHOICES,
+    ),
+    ParamSpec(
+        "queue_depth", int, 1,
+        "History depth of the image subscriptions. The node always processes the newest "
+        "frame; older ones waiting in its one-slot mailbox are counted as dropped.",
+        read_only=True, low=1, high=100,
+    ),
+    ParamSpec(
+        "class_id", str, "person",
+        "class_id written in every ObjectHypothesis of the detections.",
+    ),
+    ParamSpec(
+        "publish_embeddings", bool, False,
+        "Fill Track.embedding (the smoothed re-ID vector) in ~/tracks; off keeps the messages "
+        "small for consumers that only need ids and boxes.",
+    ),
+    ParamSpec(
+        "debug_trail_length", int, 20,
+        "Centre points per track drawn as a trail on ~/debug_image (published only while "
+        "subscribed); 0 draws no trails.",
+        low=0, high=500,
+    ),
+    ParamSpec(
+        "diagnostics_period", float, 1.0,
+        "Seconds between diagnostic_msgs/DiagnosticArray messages on /diagnostics.",
+        read_only=True, low=0.1, high=60.0,
+    ),
+)
+
+# Description and descriptor range of every TrackerConfig field; the defaults come from
+# TrackerConfig itself so they cannot disagree with the core.
+_TRACKER_DOCS: dict[str, tuple[str, float | None, float | None]] = {
+    "frame_rate": (
+        "Nominal camera rate (fps): converts image stamps into frames and scales the "
+        "lost-track budget.", 0.0, 1000.0),
+    "track_buffer": ("Frames (at 30 fps) a lost track is kept for re-identification.", 0, 100000),
+    "conf_thres": (
+        "Detection score threshold, also the threshold for starting new tracks.", 0.0, 1.0),
+    "embedding_match_thresh": (
+        "Cost limit of the first association stage (fused re-ID cosine + motion cost).",
+        0.0, 2.0),
+    "iou_match_thresh": (
+        "Cost limit (1 - IoU) of the second stage, tracked tracks against the remaining "
+        "detections.", 0.0, 1.0),
+    "unconfirmed_match_thresh": (
+        "Cost limit (1 - IoU) for confirming tracks born in the previous frame.", 0.0, 1.0),
+    "duplicate_iou_distance": (
+        "Tracked and lost tracks closer than this 1 - IoU are duplicates; the younger goes.",
+        0.0, 1.0),
+    "motion_lambda": (
+        "Weight of the re-ID cosine distance against the Mahalanobis motion distance.",
+        0.0, 1.0),
+    "gating_threshold": (
+        "Squared Mahalanobis distance beyond which a track-detection pair is impossible.",
+        0.0, 1000.0),
+    "feature_alpha": (
+        "Exponential smoothing factor of a track's re-ID embedding.", 0.0, 1.0),
+    "std_weight_position": (
+        "Kalman position noise as a fraction of the box height.", 0.0, 1.0),
+    "std_weight_velocity": (
+        "Kalman velocity noise as a fraction of the box height.", 0.0, 1.0),
+    "byte_enabled": (
+        "Also match low-score detections to leftover tracks by IoU (BYTE-style extension, "
+        "off in the original).", None, None),
+    "byte_low_thres": (
+        "Lowest detection score used by the BYTE-style pass.", 0.0, 1.0),
+    "byte_match_thresh": (
+        "Cost limit (1 - IoU) of the BYTE-style pass.", 0.0, 1.0),
+    "min_box_area": (
+        "Output filter: publish a track only if its box area (px^2) exceeds this; 0 keeps "
+        "all.", 0.0, 1.0e8),
+    "max_aspect_ratio": (
+        "Output filter: drop tracks whose width/height exceeds this (1.6 for pedestrians); "
+        "0 disables.", 0.0, 1000.0),
+    "time_snap_frames": (
+        "Stamps within this many frames of a whole frame count as that frame (absorbs "
+        "stamp round-off).", 0.0, 0.5),
+}
+
+
+# Fields the tracker bakes into its Kalman filter and clock at construction.
+_TRACKER_RESTART_FIELDS = frozenset(
+    {"frame_rate", "time_snap_frames", "std_weight_position", "std_weight_velocity"}
+)
+
+
+def _tracker_parameters() -> tuple[ParamSpec, ...]:
+    defaults = TrackerConfig()
+    specs = []
+    for field in fields(TrackerConfig):
+        value = getattr(defaults, field.name)
+        description, low, high = _TRACKER_DOCS.get(
+            field.name, (f"TrackerConfig.{field.name}.", None, None)
+        )
+        specs.append(
+            ParamSpec(
+                TRACKER_PREFIX + field.name, type(value), value, description,
+                read_only=field.name in _TRACKER_RESTART_FIELDS, low=low, high=high,
+            )
+        )
+    return tuple(specs)
+
+
+TRACKER_PARAMETERS: tuple[ParamSpec, ...] = _tracker_parameters()
+ALL_PARAMETERS: tuple[ParamSpec, ...] = NODE_PARAMETERS + TRACKER_PARAMETERS
+_BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in ALL_PARAMETERS}
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """All parameter values, typed and validated; swapped whole on every accepted change.
+
+    The image thread reads one ``NodeSettings`` reference per frame, so it never sees a
+    half-applied change and never calls into the parameter API.
+    """
+
+    model: str
+    providers: tuple[str, ...]
+    require_gpu: bool
+    intra_op_threads: int
+    topk: int
+    image_topics: tuple[str, ...]
+    camera_names: tuple[str, ...]
+    compressed: bool
+    qos_reliability: str
+    queue_depth: int
+    class_id: str
+    publish_embeddings: bool
+    debug_trail_length: int
+    diagnostics_period: float
+    tracker: TrackerConfig
+
+    @property
+    def subscribed_topics(self) -> tuple[str, ...]:
+        suffix = "/compressed" if self.compressed else ""
+        return tuple(topic.rstrip("/") + suffix for topic in self.image_topics)
+
+
+def _camera_names(topics: Sequence[str], names: Sequence[str]) -> tuple[str, ...]:
+    if not names:
+        return tuple(f"cam{i}" for i in range(len(topics)))
+    return tuple(names)
+
+
+def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
+    """Build validated settings from parameter values (missing names take their defaults).
+
+    Raises ``ValueError`` whose message lists every problem, for the parameter callback to
+    hand back as the rejection reason.
+    """
+    unknown = sorted(set(values) - set(_BY_NAME))
+    if unknown:
+        raise ValueError(f"unknown parameters: {', '.join(unknown)}")
+    merged = {spec.name: spec.default for spec in ALL_PARAMETERS}
+    merged.update({name: value for name, value in values.items() if value is not None})
+    problems: list[str] = []
+    for name, value in merged.items():
+        spec = _BY_NAME[name]
+        if isinstance(value, float) and math.isnan(value):
+            problems.append(f"{name} is NaN")
+        elif spec.choices and value not in spec.choices:
+            problems.append(f"{name} {value!r} is not one of {', '.join(spec.choices)}")
+        elif spec.low is not None and spec.high is not None and not (
+            spec.low <= value <= spec.high
+        ):
+            problems.append(f"{name} {value} is outside [{_fmt(spec.low)}, {_fmt(spec.high)}]")
+
+    topics = tuple(str(t) for t in merged["image_topics"])
+    names = _camera_names(topics, [str(n) for n in merged["camera_names"]])
+    if not topics or any(not t.strip("/ ") for t in topics):
+        problems.append(f"image_topics {list(topics)} must list at least one non-empty topic")
+    if len(set(topics)) != len(topics):
+        problems.append(f"image_topics {list(topics)} contains duplicates")
+    if len(names) != len(topics):
+        problems.append(
+            f"camera_names has {len(names)} entries for {len(topics)} image_topics"
+        )
+    bad_names = [n for n in names if not _CAMERA_NAME.match(n)]
+    if bad_names:
+        problems.append(f"camera_names {bad_names} must match {_CAMERA_NAME.pattern}")
+    if len(set(names)) != len(names):
+        problems.append(f"camera_names {list(names)} contains duplicates")
+    if not merged["providers"]:
+        problems.append("providers must name at least one ONNX Runtime execution provider")
+
+    tracker_values = {
+        name[len(TRACKER_PREFIX):]: value
+        for name, value in merged.items()
+        if name.startswith(TRACKER_PREFIX)
+    }
+    tracker = TrackerConfig(**tracker_values)
+    problems.extend(tracker.validate())
+    if problems:
+        raise ValueError("; ".join(problems))
+    return NodeSettings(
+        model=str(merged["model"]),
+        providers=tuple(merged["providers"]),
+        require_gpu=bool(merged["require_gpu"]),
+        intra_op_threads=int(merged["intra_op_threads"]),
+        topk=int(merged["topk"]),
+        image_topics=topics,
+        camera_names=names,
+        compressed=bool(merged["compressed"]),
+        qos_reliability=str(merged["qos_reliability"]),
+        queue_depth=int(merged["queue_depth"]),
+        class_id=str(merged["class_id"]),
+        publish_embeddings=bool(merged["publish_embeddings"]),
+        debug_trail_length=int(merged["debug_trail_length"]),
+        diagnostics_period=float(merged["diagnostics_period"]),
+        tracker=tracker,
+    )
+
+
+def declare_parameters(node: Any) -> dict[str, Any]:
+    """Declare every parameter on ``node``; returns the values (YAML/CLI overrides applied).
+
+    String arrays whose default is empty are declared by type, since ROS cannot infer the
+    type of an empty list.
+    """
+    from rclpy.parameter import Parameter
+
+    values: dict[str, Any] = {}
+    for spec in ALL_PARAMETERS:
+        default = spec.default
+        if spec.kind is list and not default:
+            default = Parameter.Type.STRING_ARRAY
+        declared = node.declare_parameter(spec.name, default, spec.descriptor())
+        values[spec.name] = declared.value
+    return values
+
+
+def markdown_table(specs: Iterable[ParamSpec] = ALL_PARAMETERS) -> str:
+    """The README parameter table, generated from the declarations."""
+    kinds = {bool: "bool", int: "int", float: "double", str: "string", list: "string[]"}
+    lines = [
+        "| parameter | type | default | constraints | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for spec in specs:
+        default = spec.default
+        if spec.kind is list:
+            shown = "[" + ", ".join(f'"{v}"' for v in default) + "]"
+        elif spec.kind is str:
+            shown = f'"{default}"'
+        elif spec.kind is bool:
+            shown = str(default).lower()
+        else:
+            shown = _fmt(default)
+        lines.append(
+            f"| `{spec.name}` | {kinds[spec.kind]} | `{shown}` | {spec.constraints} | "
+            f"{spec.description} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def yaml_config(node_key: str = "/**") -> str:
+    """A parameters file with every parameter at its default and its description as a comment.
+
+    ``/**`` applies the file to the node whatever its name or namespace (one node per process).
+    Empty string arrays are left out: rcl's YAML parser cannot type an empty list, and the
+    declared default applies anyway.
+    """
+    import yaml
+
+    def scalar(value: Any) -> str:
+        return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix(
+            "\n..."
+        )
+
+    lines = [f"{node_key}:", "  ros__parameters:"]
+    group = ""
+    for spec in ALL_PARAMETERS:
+        if spec.kind is list and not spec.default:
+            continue
+        *parents, leaf = spec.name.split(".")
+        prefix = ".".join(parents)
+        if prefix != group:
+            if prefix:
+                lines.append(f"    {prefix}:")
+            group = prefix
+        indent = "    " + "  " * len(parents)
+        note = spec.description + (f" ({spec.constraints})" if spec.constraints else "")
+        lines.append(f"{indent}# {note}")
+        value = list(spec.default) if spec.kind is list else spec.default
+        lines.append(f"{indent}{leaf}: {scalar(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--markdown", action="store_true", help="print the README table")
+    group.add_argument("--yaml", action="store_true", help="print a defaults parameters file")
+    args = parser.parse_args(argv)
+    sys.stdout.write(markdown_table() if args.markdown else yaml_config())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

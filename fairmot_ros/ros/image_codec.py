@@ -23,6 +23,7 @@ __all__ = [
     "SUPPORTED_ENCODINGS",
     "ImageDecodeError",
     "ImageDecoder",
+    "bgr_to_imgmsg",
     "compressed_to_bgr",
     "raw_to_bgr",
 ]
@@ -196,3 +197,14 @@ class ImageDecoder:
         except Exception as exc:  # CvBridgeError and the cv2/numpy errors it lets through
             raise ImageDecodeError("cv_bridge", str(exc)) from None
         return image
+
+
+def bgr_to_imgmsg(image: np.ndarray, header: Any) -> Any:
+    """A ``bgr8`` ``sensor_msgs/Image`` of a BGR uint8 array, carrying ``header`` (debug output)."""
+    from sensor_msgs.msg import Image
+
+    height, width = image.shape[:2]
+    msg = Image(header=header, height=height, width=width, encoding="bgr8", is_bigendian=0)
+    msg.step = width * 3
+    msg.data = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+    return msg

@@ -1,0 +1,99 @@
+"""One camera served by the node: its topics, tracklet store, id space, mailbox and counters.
+
+All cameras share the node's single detector (one ONNX Runtime session); everything that
+depends on the camera's own history lives here, so two cameras never share track ids,
+trails or statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fairmot_ros.ros.diagnostics import CameraStats
+from fairmot_ros.tracking import JDETracker, TrackerConfig
+from fairmot_ros.visualize import TrailHistory
+
+__all__ = ["Camera", "PendingFrame", "make_cameras"]
+
+
+@dataclass(slots=True)
+class PendingFrame:
+    """A message waiting for the image thread, with when it arrived.
+
+    ``received_perf`` (``time.perf_counter``) times the node's latency; ``received_ns`` (ROS
+    clock) stands in for the stamp of images published with a zero stamp.
+    """
+
+    msg: Any
+    received_perf: float
+    received_ns: int
+
+
+@dataclass
+class Camera:
+    """Per-camera state. ``prefix`` is prepended to every published id (``"cam0/"`` when the
+    node serves several cameras, empty otherwise); ``output_namespace`` is where its topics go."""
+
+    name: str
+    topic: str
+    prefix: str
+    output_namespace: str
+    tracker: JDETracker
+    trails: TrailHistory
+    stats: CameraStats = field(default_factory=CameraStats)
+    pending: PendingFrame | None = None
+    zero_stamp_warned: bool = False
+    time_reversals_seen: int = 0
+    # Latest publication sequence number per publisher GID, to count frames lost before us.
+    last_sequence: dict[bytes, int] = field(default_factory=dict)
+    subscription: Any = None
+    detections_pub: Any = None
+    tracks_pub: Any = None
+    debug_pub: Any = None
+
+    def output_topic(self, leaf: str) -> str:
+        return f"{self.output_namespace}/{leaf}"
+
+    def offer(self, frame: PendingFrame) -> bool:
+        """Put the newest frame in the one-slot mailbox; True when it replaced an unprocessed one.
+
+        Called with the node's frame condition held.
+        """
+        replaced = self.pending is not None
+        self.pending = frame
+        return replaced
+
+    def missed_before(self, info: dict) -> int:
+        """Frames of this message's publisher that never reached us since its previous one."""
+        sequence = info.get("publication_sequence_number")
+        gid = info.get("publisher_gid")
+        if sequence is None or gid is None:
+            return 0
+        key = bytes(gid["data"])
+        last = self.last_sequence.get(key)
+        self.last_sequence[key] = sequence
+        return sequence - last - 1 if last is not None and sequence > last + 1 else 0
+
+    def take(self) -> PendingFrame | None:
+        """Empty the mailbox (with the frame condition held)."""
+        frame, self.pending = self.pending, None
+        return frame
+
+
+def make_cameras(
+    topics: tuple[str, ...], names: tuple[str, ...], config: TrackerConfig, trail_length: int
+) -> list[Camera]:
+    """One ``Camera`` per subscribed topic, each with a fresh tracker (ids from 1)."""
+    several = len(topics) > 1
+    return [
+        Camera(
+            name=name,
+            topic=topic,
+            prefix=f"{name}/" if several else "",
+            output_namespace=f"~/{name}" if several else "~",
+            tracker=JDETracker(config),
+            trails=TrailHistory(max_points=trail_length),
+        )
+        for topic, name in zip(topics, names, strict=True)
+    ]

@@ -1,0 +1,126 @@
+"""The ``tracker_node`` executable: FairMOT tracking as a plain or a lifecycle ROS 2 node.
+
+    tracker_node [--lifecycle] --ros-args --params-file config/tracker.yaml -p model:=x.onnx
+
+Plain mode (the default) loads the model, subscribes and starts tracking at once. With
+``--lifecycle`` the node is a managed node: ``configure`` loads and warms up the ONNX session,
+``activate`` subscribes, ``deactivate``/``cleanup``/``shutdown`` undo it, driven through the
+standard ``~/change_state`` and ``~/get_state`` services. SIGINT and SIGTERM end either mode
+cleanly with exit status 0; a start-up failure logs one error line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
+
+from fairmot_ros.ros.runtime import StartupError, TrackerRuntime
+
+__all__ = ["NODE_NAME", "ManagedTrackerNode", "TrackerNode", "main"]
+
+NODE_NAME = "fairmot_tracker"
+
+
+class TrackerNode(Node):
+    """Plain node: configured and active from construction until shutdown."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.runtime = TrackerRuntime(self)
+        self.runtime.configure()
+        self.runtime.activate()
+
+    def close(self) -> None:
+        self.runtime.cleanup()
+
+
+class ManagedTrackerNode(LifecycleNode):
+    """Lifecycle node: parameters are declared at construction, everything else on demand."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.runtime = TrackerRuntime(self)
+
+    def _attempt(self, what: str, action: Any) -> TransitionCallbackReturn:
+        try:
+            action()
+        except StartupError as exc:
+            self.get_logger().error(f"{what} failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self._attempt("configure", self.runtime.configure)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = self._attempt("activate", self.runtime.activate)
+        if result == TransitionCallbackReturn.SUCCESS:
+            return super().on_activate(state)
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def close(self) -> None:
+        self.runtime.cleanup()
+
+
+def _parse_cli(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tracker_node", description=__doc__.split("\n\n")[0],
+        epilog="ROS arguments follow --ros-args (parameters: see config/tracker.yaml).",
+    )
+    parser.add_argument(
+        "--lifecycle", action="store_true",
+        help="run as a managed (lifecycle) node that waits for configure/activate",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``tracker_node``; returns the process exit status."""
+    args = list(sys.argv if argv is None else argv)
+    cli = _parse_cli(rclpy.utilities.remove_ros_args(args)[1:])
+    rclpy.init(args=args)
+    node = None
+    status = 0
+    try:
+        node = ManagedTrackerNode() if cli.lifecycle else TrackerNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except StartupError as exc:
+        rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {exc}")
+        status = 1
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

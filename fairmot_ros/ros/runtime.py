@@ -1,0 +1,410 @@
+"""What the tracker node does, independent of whether it is a plain or a lifecycle node.
+
+Threads: the executor thread runs subscription callbacks (which only drop the message into
+the camera's one-slot mailbox), services, parameter callbacks and the diagnostics timer. One
+image thread takes the newest frame of every camera that has one, decodes them, runs them
+through the shared detector in one batch, updates each camera's tracker and publishes. So the
+executor is never blocked by inference, the node always works on the newest frame, and a frame
+overwritten in a mailbox is counted as dropped instead of silently queued or lost.
+
+Stages: ``configure`` loads and warms up the ONNX session and creates publishers, trackers and
+the diagnostics timer; ``activate`` subscribes and starts the image thread; ``deactivate`` and
+``cleanup`` undo them in reverse. A plain node runs configure + activate at start-up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray
+from fairmot_ros_msgs.msg import TrackArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2DArray
+
+from fairmot_ros.detector import Detector
+from fairmot_ros.engine import GPU_PROVIDERS, Engine
+from fairmot_ros.ros.cameras import Camera, PendingFrame, make_cameras
+from fairmot_ros.ros.diagnostics import camera_status, engine_status
+from fairmot_ros.ros.image_codec import ImageDecodeError, ImageDecoder, bgr_to_imgmsg
+from fairmot_ros.ros.parameters import NodeSettings, declare_parameters, settings_from_values
+from fairmot_ros.ros.track_messages import detection_array, track_array, track_id_string
+from fairmot_ros.tracking import filter_tracks
+from fairmot_ros.visualize import draw_tracks
+
+__all__ = ["StartupError", "TrackerRuntime", "resolve_model_path"]
+
+# Outputs are reliable keep-last: that matches reliable and best-effort subscribers alike.
+_OUTPUT_QOS = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=10
+)
+_DEBUG_QOS = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1
+)
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (model missing, GPU required but absent, bad parameters)."""
+
+
+def resolve_model_path(model: str) -> Path:
+    """The model to load: the ``model`` parameter, or the package's shipped default model."""
+    if model:
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise StartupError(f"model file {path} does not exist (parameter 'model')")
+        return path
+    from fairmot_ros.default_model import default_model_path
+
+    try:
+        return default_model_path()
+    except FileNotFoundError as exc:
+        raise StartupError(f"no 'model' parameter given and {exc}") from None
+
+
+def input_qos(settings: NodeSettings) -> QoSProfile:
+    """Sensor-data style by default (best effort, keep last ``queue_depth``, volatile)."""
+    reliability = (
+        ReliabilityPolicy.RELIABLE
+        if settings.qos_reliability == "reliable"
+        else ReliabilityPolicy.BEST_EFFORT
+    )
+    return QoSProfile(
+        reliability=reliability,
+        history=HistoryPolicy.KEEP_LAST,
+        depth=settings.queue_depth,
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
+def _stamp_seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class TrackerRuntime:
+    """Parameters, cameras, the shared detector, the image thread, services and diagnostics."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.logger = node.get_logger()
+        self._values = declare_parameters(node)
+        try:
+            self.settings = settings_from_values(self._values)
+        except ValueError as exc:
+            raise StartupError(f"invalid parameters: {exc}") from None
+        node.add_on_set_parameters_callback(self._validate_parameters)
+        node.add_post_set_parameters_callback(self._apply_parameters)
+        self.detector: Detector | None = None
+        self.model_path: Path | None = None
+        self.cameras: list[Camera] = []
+        self.active = False
+        self._decoder = ImageDecoder()
+        self._frames = threading.Condition()
+        self._tracker_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._diagnostics_pub = None
+        self._diagnostics_timer = None
+        self._last_diagnostics = time.monotonic()
+        self._reset_srv = node.create_service(Trigger, "~/reset", self._on_reset)
+
+    # ----- parameters ------------------------------------------------------------------------
+    def _validate_parameters(self, parameters: Sequence[Any]) -> SetParametersResult:
+        """Reject a change that makes the whole configuration invalid, saying why."""
+        changes = {p.name: p.value for p in parameters}
+        try:
+            settings_from_values({**self._values, **changes})
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters: Sequence[Any]) -> None:
+        """Swap in the new settings; the image thread picks them up at its next frame."""
+        self._values.update({p.name: p.value for p in parameters})
+        self.settings = settings_from_values(self._values)
+        changed = ", ".join(f"{p.name}={p.value}" for p in parameters)
+        self.logger.info(f"parameters changed: {changed}")
+
+    def _apply_tracking_settings(self, settings: NodeSettings) -> None:
+        """Hand re-tunable values to the detector and trackers (image thread, between frames)."""
+        config = settings.tracker
+        if self.detector is not None:
+            self.detector.conf_thres = config.detector_threshold
+            self.detector.topk = settings.topk
+        with self._tracker_lock:
+            for camera in self.cameras:
+                camera.tracker.config = config
+
+    # ----- lifecycle stages ------------------------------------------------------------------
+    def configure(self) -> None:
+        """Load and warm up the ONNX session; create trackers, publishers and diagnostics."""
+        settings = self.settings
+        self.model_path = resolve_model_path(settings.model)
+        try:
+            engine = Engine(
+                self.model_path,
+                providers=settings.providers,
+                require_gpu=settings.require_gpu,
+                threads=settings.intra_op_threads or None,
+            )
+        except Exception as exc:  # EngineError, GpuUnavailableError, ContractError
+            raise StartupError(str(exc)) from None
+        engine.warmup()
+        self.detector = Detector(
+            engine, conf_thres=settings.tracker.detector_threshold, topk=settings.topk
+        )
+        self._applied = settings
+        self.cameras = make_cameras(
+            settings.subscribed_topics,
+            settings.camera_names,
+            settings.tracker,
+            settings.debug_trail_length,
+        )
+        node = self.node
+        for camera in self.cameras:
+            camera.detections_pub = node.create_publisher(
+                Detection2DArray, camera.output_topic("detections"), _OUTPUT_QOS
+            )
+            camera.tracks_pub = node.create_publisher(
+                TrackArray, camera.output_topic("tracks"), _OUTPUT_QOS
+            )
+            camera.debug_pub = node.create_publisher(
+                Image, camera.output_topic("debug_image"), _DEBUG_QOS
+            )
+        self._diagnostics_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._last_diagnostics = time.monotonic()
+        self._diagnostics_timer = node.create_timer(
+            settings.diagnostics_period, self._publish_diagnostics
+        )
+
+    def activate(self) -> None:
+        """Subscribe to the cameras and start the image thread; log the start-up line."""
+        settings = self.settings
+        message_type = CompressedImage if settings.compressed else Image
+        qos = input_qos(settings)
+        for camera in self.cameras:
+            camera.subscription = self.node.create_subscription(
+                message_type, camera.topic,
+                lambda msg, info, c=camera: self._on_image(c, msg, info), qos,
+            )
+        self._stopping = False
+        self._thread = threading.Thread(target=self._image_loop, name="fairmot_images")
+        self._thread.start()
+        self.active = True
+        self._log_startup(settings, message_type.__name__)
+
+    def deactivate(self) -> None:
+        """Unsubscribe and stop the image thread (after the frame in progress)."""
+        self.active = False
+        for camera in self.cameras:
+            if camera.subscription is not None:
+                self.node.destroy_subscription(camera.subscription)
+                camera.subscription = None
+        with self._frames:
+            self._stopping = True
+            for camera in self.cameras:
+                camera.take()
+            self._frames.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def cleanup(self) -> None:
+        """Release publishers, timer, trackers and the ONNX session."""
+        if self.active:
+            self.deactivate()
+        node = self.node
+        for camera in self.cameras:
+            for publisher in (camera.detections_pub, camera.tracks_pub, camera.debug_pub):
+                node.destroy_publisher(publisher)
+        self.cameras = []
+        if self._diagnostics_timer is not None:
+            node.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        if self._diagnostics_pub is not None:
+            node.destroy_publisher(self._diagnostics_pub)
+            self._diagnostics_pub = None
+        self.detector = None
+
+    # ----- start-up report -------------------------------------------------------------------
+    def gpu_missing(self) -> bool:
+        """A GPU provider was asked for and ONNX Runtime is not running on one."""
+        engine = self.detector.engine
+        return any(p in GPU_PROVIDERS for p in engine.requested_providers) and not engine.on_gpu
+
+    def _log_startup(self, settings: NodeSettings, message_type: str) -> None:
+        engine = self.detector.engine
+        contract = engine.contract
+        node = self.node
+        cameras = "; ".join(
+            f"{c.name}: {node.resolve_topic_name(c.topic)} -> "
+            f"{node.resolve_topic_name(c.output_topic('detections'))}"
+            for c in self.cameras
+        )
+        line = (
+            f"tracking with {self.model_path} ({contract.model_name or 'unnamed'}, "
+            f"{contract.arch}, input {contract.input_width}x{contract.input_height}, "
+            f"re-ID {contract.reid_dim}) on {engine.active_provider}"
+            f"{' (GPU REQUESTED BUT NOT ACTIVE)' if self.gpu_missing() else ''}; "
+            f"input {message_type} {settings.qos_reliability} depth {settings.queue_depth}; "
+            f"{cameras}; decoder {self._decoder.backend}"
+        )
+        if self.gpu_missing():
+            self.logger.warning(line)
+        else:
+            self.logger.info(line)
+
+    # ----- frames ----------------------------------------------------------------------------
+    def _on_image(self, camera: Camera, msg: Any, info: dict) -> None:
+        """Subscription callback: put the frame in the camera's mailbox, nothing more."""
+        stamp = msg.header.stamp
+        received_ns = 0
+        if stamp.sec == 0 and stamp.nanosec == 0:  # the clock is read only for unstamped images
+            received_ns = self.node.get_clock().now().nanoseconds
+        frame = PendingFrame(msg, time.perf_counter(), received_ns)
+        with self._frames:
+            replaced = camera.offer(frame)
+            self._frames.notify()
+        camera.stats.record_received(replaced, camera.missed_before(info))
+
+    def _image_loop(self) -> None:
+        while True:
+            with self._frames:
+                while not self._stopping and not any(c.pending for c in self.cameras):
+                    self._frames.wait()
+                if self._stopping:
+                    return
+                batch = [(c, c.take()) for c in self.cameras if c.pending is not None]
+            try:
+                self._process(batch)
+            except Exception as exc:  # noqa: BLE001 - the node must outlive one bad frame
+                if self._stopping or not self.node.context.ok():
+                    return
+                for camera, _ in batch:
+                    camera.stats.record_rejected("processing_error", repr(exc))
+                self.logger.error(
+                    f"frame processing failed: {exc!r}", throttle_duration_sec=5.0
+                )
+
+    def _process(self, batch: list[tuple[Camera, PendingFrame]]) -> None:
+        settings = self.settings
+        if settings is not self._applied:
+            self._apply_tracking_settings(settings)
+            self._applied = settings
+        start = time.perf_counter()
+        decoded = []
+        for camera, frame in batch:
+            try:
+                if settings.compressed:
+                    image = self._decoder.compressed(frame.msg)
+                else:
+                    image = self._decoder.image(frame.msg)
+            except ImageDecodeError as exc:
+                camera.stats.record_rejected(exc.reason, exc.detail)
+                self.logger.warning(
+                    f"{camera.name}: dropped an image: {exc}", throttle_duration_sec=5.0
+                )
+                continue
+            decoded.append((camera, frame, image))
+        if not decoded:
+            return
+        detections = self.detector.detect_batch([image for _, _, image in decoded])
+        config = settings.tracker
+        clock = self.node.get_clock()
+        for (camera, frame, image), dets in zip(decoded, detections, strict=True):
+            header = frame.msg.header
+            timestamp = _stamp_seconds(header.stamp)
+            if frame.received_ns:
+                timestamp = frame.received_ns * 1e-9
+                if not camera.zero_stamp_warned:
+                    camera.zero_stamp_warned = True
+                    self.logger.warning(
+                        f"{camera.name}: images on {camera.topic} have a zero stamp; tracking "
+                        "with receive times (outputs keep the zero stamp)"
+                    )
+            with self._tracker_lock:
+                tracks = camera.tracker.update(dets.boxes, dets.scores, dets.embeddings, timestamp)
+                store = camera.tracker.all_tracks()
+                reversals = camera.tracker.time_reversals
+            if reversals != camera.time_reversals_seen:
+                camera.time_reversals_seen = reversals
+                camera.trails.clear()
+                self.logger.warning(
+                    f"{camera.name}: image stamps went back in time (bag restarted?); "
+                    "tracks were cleared"
+                )
+            shown = filter_tracks(tracks, config.min_box_area, config.max_aspect_ratio)
+            camera.detections_pub.publish(
+                detection_array(shown, header, settings.class_id, camera.prefix)
+            )
+            camera.tracks_pub.publish(
+                track_array(store, header, camera.prefix, settings.publish_embeddings)
+            )
+            if camera.debug_pub.get_subscription_count() > 0:
+                self._publish_debug(camera, image, shown, header, settings)
+            done = time.perf_counter()
+            now_ns = clock.now().nanoseconds
+            stamp_ns = frame.received_ns or header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+            camera.stats.record_published(
+                done - start, done - frame.received_perf, (now_ns - stamp_ns) * 1e-9
+            )
+
+    def _publish_debug(
+        self, camera: Camera, image: Any, tracks: list, header: Any, settings: NodeSettings
+    ) -> None:
+        camera.trails.max_points = settings.debug_trail_length
+        ids = [track_id_string(t, camera.prefix) for t in tracks]
+        boxes = [t.tlwh for t in tracks]
+        scores = [t.score for t in tracks]
+        canvas = draw_tracks(image, boxes, ids, scores, camera.trails)
+        camera.debug_pub.publish(bgr_to_imgmsg(canvas, header))
+
+    # ----- services and diagnostics ----------------------------------------------------------
+    def _on_reset(self, request: Any, response: Any) -> Any:
+        """Clear every camera's tracklet store; ids restart at 1."""
+        if not self.cameras:
+            response.success = False
+            response.message = "not configured: nothing to reset"
+            return response
+        counts = []
+        with self._tracker_lock:
+            for camera in self.cameras:
+                counts.append(f"{camera.name}: {len(camera.tracker.all_tracks())}")
+                camera.tracker.reset()
+                camera.trails.clear()
+        response.success = True
+        response.message = "cleared tracks (" + ", ".join(counts) + "); ids restart at 1"
+        self.logger.info(response.message)
+        return response
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        seconds, self._last_diagnostics = now - self._last_diagnostics, now
+        engine = self.detector.engine
+        contract = engine.contract
+        statuses = [
+            engine_status(
+                str(self.model_path), contract.model_name, contract.arch,
+                (contract.input_width, contract.input_height), engine.active_provider,
+                tuple(engine.requested_providers), self.gpu_missing(),
+            )
+        ]
+        for camera in self.cameras:
+            summary = camera.stats.interval(seconds)
+            with self._tracker_lock:
+                live = len(camera.tracker.all_tracks())
+            statuses.append(
+                camera_status(
+                    camera.name, self.node.resolve_topic_name(camera.topic), summary, live,
+                    self.active, camera.stats.last_rejection,
+                )
+            )
+        message = DiagnosticArray(status=statuses)
+        message.header.stamp = self.node.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(message)

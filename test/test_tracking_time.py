@@ -174,3 +174,22 @@ def test_frame_clock_snaps_round_off_only():
     assert clock.goes_back(1_763_800_000.0)
     with pytest.raises(ValueError):
         clock.advance(1_763_800_000.0)
+
+
+def test_bool_fields_must_be_bools():
+    assert "byte_enabled" in " ".join(TrackerConfig(byte_enabled="yes").validate())
+    assert "track_buffer" in " ".join(TrackerConfig(track_buffer=True).validate())
+
+
+def test_configure_applies_thresholds_and_resets_only_on_timing_changes():
+    tracker = JDETracker()
+    seen(tracker, 0.0, [(box(300), E1)])
+    assert tracker.configure(TrackerConfig(conf_thres=0.95)) is False
+    assert [t.track_id for t in tracker.all_tracks()] == [1]
+    assert seen(tracker, 1 / 30, [(box(300), E1), (box(600), E2)]) == [1]  # 0.9 < 0.95: no birth
+    with pytest.raises(ValueError):
+        tracker.configure(TrackerConfig(iou_match_thresh=-1))
+    assert tracker.config.conf_thres == 0.95
+    assert tracker.configure(TrackerConfig(frame_rate=15)) is True
+    assert tracker.all_tracks() == [] and tracker.clock.frame_rate == 15
+    assert seen(tracker, 5.0, [(box(300), E1)]) == [1]

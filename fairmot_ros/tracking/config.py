@@ -77,9 +77,11 @@ class TrackerConfig:
         reasons: list[str] = []
         for field in fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool):
+            if field.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    reasons.append(f"{field.name} must be true or false, got {value!r}")
                 continue
-            if not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 reasons.append(f"{field.name} must be a number, got {type(value).__name__}")
             elif math.isnan(value):
                 reasons.append(f"{field.name} is NaN")

@@ -118,6 +118,26 @@ class JDETracker:
         self._next_id = 1
         self._clear()
 
+    def configure(self, config: TrackerConfig) -> bool:
+        """Switch to a new configuration between updates (e.g. a changed ROS parameter).
+
+        Thresholds and noise weights apply from the next update on. A different ``frame_rate``
+        or ``time_snap_frames`` changes what a stored frame position means, so the store is
+        then reset (ids restart at 1); returns True in that case. Raises ValueError, leaving
+        the tracker unchanged, when the configuration is invalid.
+        """
+        config = config.checked()
+        timing_changed = (config.frame_rate, config.time_snap_frames) != (
+            self.config.frame_rate,
+            self.config.time_snap_frames,
+        )
+        self.config = config
+        self.kalman = KalmanFilter(config.std_weight_position, config.std_weight_velocity)
+        if timing_changed:
+            self.clock = FrameClock(config.frame_rate, config.time_snap_frames)
+            self.reset()
+        return timing_changed
+
     @property
     def frame_count(self) -> int:
         """Updates since construction, reset or a time reversal."""

@@ -193,3 +193,13 @@ def test_configure_applies_thresholds_and_resets_only_on_timing_changes():
     assert tracker.configure(TrackerConfig(frame_rate=15)) is True
     assert tracker.all_tracks() == [] and tracker.clock.frame_rate == 15
     assert seen(tracker, 5.0, [(box(300), E1)]) == [1]
+
+
+def test_assigning_config_goes_through_configure():
+    tracker = JDETracker()
+    seen(tracker, 0.0, [(box(300), E1)])
+    tracker.config = TrackerConfig(frame_rate=10)
+    assert tracker.clock.frame_rate == 10 and tracker.all_tracks() == []
+    with pytest.raises(ValueError):
+        tracker.config = TrackerConfig(conf_thres=2.0)
+    assert tracker.config.frame_rate == 10

@@ -105,9 +105,11 @@ class JDETracker:
     """Online multi-object tracker; call :meth:`update` once per frame, in time order."""
 
     def __init__(self, config: TrackerConfig | None = None):
-        self.config = (config or TrackerConfig()).checked()
-        self.kalman = KalmanFilter(self.config.std_weight_position, self.config.std_weight_velocity)
-        self.clock = FrameClock(self.config.frame_rate, self.config.time_snap_frames)
+        self._config = (config or TrackerConfig()).checked()
+        self.kalman = KalmanFilter(
+            self._config.std_weight_position, self._config.std_weight_velocity
+        )
+        self.clock = FrameClock(self._config.frame_rate, self._config.time_snap_frames)
         self.time_reversals = 0
         self.dropped_detections = 0
         self.reset()
@@ -118,8 +120,17 @@ class JDETracker:
         self._next_id = 1
         self._clear()
 
+    @property
+    def config(self) -> TrackerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: TrackerConfig) -> None:
+        self.configure(config)
+
     def configure(self, config: TrackerConfig) -> bool:
-        """Switch to a new configuration between updates (e.g. a changed ROS parameter).
+        """Switch to a new configuration between updates (e.g. a changed ROS parameter);
+        assigning ``tracker.config`` does the same.
 
         Thresholds and noise weights apply from the next update on. A different ``frame_rate``
         or ``time_snap_frames`` changes what a stored frame position means, so the store is
@@ -127,11 +138,12 @@ class JDETracker:
         the tracker unchanged, when the configuration is invalid.
         """
         config = config.checked()
+        old = self._config
         timing_changed = (config.frame_rate, config.time_snap_frames) != (
-            self.config.frame_rate,
-            self.config.time_snap_frames,
+            old.frame_rate,
+            old.time_snap_frames,
         )
-        self.config = config
+        self._config = config
         self.kalman = KalmanFilter(config.std_weight_position, config.std_weight_velocity)
         if timing_changed:
             self.clock = FrameClock(config.frame_rate, config.time_snap_frames)

@@ -203,3 +203,12 @@ def test_assigning_config_goes_through_configure():
     with pytest.raises(ValueError):
         tracker.config = TrackerConfig(conf_thres=2.0)
     assert tracker.config.frame_rate == 10
+
+
+def test_tracks_handed_out_before_a_reversal_stay_readable():
+    tracker = JDETracker()
+    (old,) = [t for t in tracker.update(np.array([box(300)]), [0.9], [E1], 10.0)]
+    tracker.update(np.array([box(300)]), [0.9], [E1], 10.5)
+    tracker.update(np.zeros((0, 4)), [], np.zeros((0, DIM)), 3.0)  # time went back
+    assert tracker.time_reversals == 1
+    assert old.time_since_update == pytest.approx(0.0) and old.age == pytest.approx(0.5)

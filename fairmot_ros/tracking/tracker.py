@@ -109,7 +109,6 @@ class JDETracker:
         self.kalman = KalmanFilter(
             self._config.std_weight_position, self._config.std_weight_velocity
         )
-        self.clock = FrameClock(self._config.frame_rate, self._config.time_snap_frames)
         self.time_reversals = 0
         self.dropped_detections = 0
         self.reset()
@@ -146,7 +145,6 @@ class JDETracker:
         self._config = config
         self.kalman = KalmanFilter(config.std_weight_position, config.std_weight_velocity)
         if timing_changed:
-            self.clock = FrameClock(config.frame_rate, config.time_snap_frames)
             self.reset()
         return timing_changed
 
@@ -194,7 +192,8 @@ class JDETracker:
         self._removed_ids: set[int] = set()
         self._frame_count = 0
         self._dim: int | None = None
-        self.clock.reset()
+        # A fresh clock: tracks handed out earlier keep answering from the old one.
+        self.clock = FrameClock(self._config.frame_rate, self._config.time_snap_frames)
 
     def _validated(
         self, boxes: np.ndarray, scores: np.ndarray, embeddings: np.ndarray, timestamp: float

@@ -13,7 +13,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from model_support import decode_frame, reference_dense  # noqa: E402
+# The export tests' independent spec decoder (test/model_support.py).
+model_support = pytest.importorskip("model_support")
+decode_frame = model_support.decode_frame
+reference_dense = model_support.reference_dense
 
 from fairmot_ros.contract import INPUT_UINT8_BGR_NHWC, ModelContract  # noqa: E402
 from fairmot_ros.detector import Detector  # noqa: E402

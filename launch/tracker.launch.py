@@ -1,0 +1,154 @@
+"""Launch the FairMOT tracker node, optionally as a lifecycle node and with RViz.
+
+    ros2 launch fairmot_ros tracker.launch.py image:=/camera/image_raw
+    ros2 launch fairmot_ros tracker.launch.py image:=/camera/image_raw compressed:=true rviz:=true
+    ros2 launch fairmot_ros tracker.launch.py namespace:=front model:=/models/fairmot.onnx
+
+The node subscribes to the relative name ``image`` (``image/compressed`` with compressed
+input); this file remaps it to the ``image`` argument, so nothing in the node hard-codes a
+camera topic. Outputs stay under the node's private names (``~/detections``, ``~/tracks``,
+``~/debug_image``), that is ``/<namespace>/fairmot_tracker/...``.
+"""
+
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    OpaqueFunction,
+    RegisterEventHandler,
+)
+from launch.conditions import IfCondition
+from launch.events import matches_action
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from launch_ros.substitutions import FindPackageShare
+from lifecycle_msgs.msg import Transition
+
+from launch import LaunchDescription
+
+PACKAGE = "fairmot_ros"
+NODE_NAME = "fairmot_tracker"
+TRUE = ("true", "1", "yes", "on")
+
+
+def _arguments():
+    share = FindPackageShare(PACKAGE)
+    return [
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
+        DeclareLaunchArgument(
+            "image", default_value="/camera/image_raw",
+            description="camera image topic (sensor_msgs/Image); with compressed:=true the "
+            "node reads <image>/compressed",
+        ),
+        DeclareLaunchArgument(
+            "compressed", default_value="false",
+            description="read sensor_msgs/CompressedImage (jpeg/png) from <image>/compressed",
+        ),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([share, "config", "tracker.yaml"]),
+            description="parameters file (all parameters and their defaults: the shipped one)",
+        ),
+        DeclareLaunchArgument(
+            "model", default_value="",
+            description="exported ONNX model; empty keeps the params file's value (empty there: "
+            "the demonstration model shipped in the package)",
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value="false", description="use /clock (bag playback)"
+        ),
+        DeclareLaunchArgument(
+            "rviz", default_value="false",
+            description="start RViz with config/tracker.rviz (the annotated debug image)",
+        ),
+        DeclareLaunchArgument(
+            "lifecycle", default_value="false",
+            description="run as a managed (lifecycle) node",
+        ),
+        DeclareLaunchArgument(
+            "autostart", default_value="true",
+            description="with lifecycle:=true, configure and activate at once",
+        ),
+        DeclareLaunchArgument(
+            "log_level", default_value="info", description="node log level"
+        ),
+    ]
+
+
+def _nodes(context):
+    """Build the node with evaluated arguments (so an empty model does not override the
+    params file, and RViz can be pointed at the namespaced debug image)."""
+
+    def arg(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    namespace = arg("namespace").strip("/")
+    image = arg("image")
+    compressed = arg("compressed").lower() in TRUE
+    overrides = {"compressed": compressed, "use_sim_time": arg("use_sim_time").lower() in TRUE}
+    if arg("model"):
+        overrides["model"] = arg("model")
+    common = dict(
+        package=PACKAGE,
+        executable="tracker_node",
+        name=NODE_NAME,
+        namespace=namespace,
+        output="screen",
+        emulate_tty=True,
+        parameters=[arg("params_file"), overrides],
+        remappings=[("image", image), ("image/compressed", image.rstrip("/") + "/compressed")],
+        ros_arguments=["--log-level", arg("log_level")],
+    )
+    actions = []
+    if arg("lifecycle").lower() in TRUE:
+        node = LifecycleNode(arguments=["--lifecycle"], **common)
+        actions.append(node)
+        if arg("autostart").lower() in TRUE:
+            actions.append(
+                RegisterEventHandler(
+                    OnStateTransition(
+                        target_lifecycle_node=node,
+                        goal_state="inactive",
+                        entities=[
+                            EmitEvent(
+                                event=ChangeState(
+                                    lifecycle_node_matcher=matches_action(node),
+                                    transition_id=Transition.TRANSITION_ACTIVATE,
+                                )
+                            )
+                        ],
+                    )
+                )
+            )
+            actions.append(
+                EmitEvent(
+                    event=ChangeState(
+                        lifecycle_node_matcher=matches_action(node),
+                        transition_id=Transition.TRANSITION_CONFIGURE,
+                    )
+                )
+            )
+    else:
+        actions.append(Node(**common))
+
+    debug_topic = "/" + "/".join(part for part in (namespace, NODE_NAME, "debug_image") if part)
+    actions.append(
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            name="rviz2",
+            output="screen",
+            arguments=["-d", PathJoinSubstitution(
+                [FindPackageShare(PACKAGE), "config", "tracker.rviz"]
+            ).perform(context)],
+            parameters=[{"use_sim_time": overrides["use_sim_time"]}],
+            remappings=[(f"/{NODE_NAME}/debug_image", debug_topic)],
+            condition=IfCondition(LaunchConfiguration("rviz")),
+        )
+    )
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription([*_arguments(), OpaqueFunction(function=_nodes)])

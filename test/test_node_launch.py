@@ -1,0 +1,138 @@
+"""launch/tracker.launch.py against the real launch / launch_ros packages.
+
+Those are not installable from PyPI, so the launch tests skip where they are missing (a full ROS
+install has them). Independent of them: the shipped RViz config is valid and shows the node's
+debug image.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = REPO / "launch" / "tracker.launch.py"
+ARGUMENTS = {
+    "namespace", "image", "compressed", "params_file", "model", "use_sim_time", "rviz",
+    "lifecycle", "autostart", "log_level",
+}
+
+
+def test_rviz_config_shows_the_debug_image() -> None:
+    config = yaml.safe_load((REPO / "config" / "tracker.rviz").read_text())
+    displays = config["Visualization Manager"]["Displays"]
+    images = [d for d in displays if d["Class"] == "rviz_default_plugins/Image"]
+    assert len(images) == 1 and images[0]["Enabled"] is True
+    topic = images[0]["Topic"]
+    assert topic["Value"] == "/fairmot_tracker/debug_image"
+    assert topic["Reliability Policy"] == "Reliable"  # matches the node's reliable publisher
+    assert config["Panels"] and config["Window Geometry"]
+
+
+def _load_launch_module():
+    spec = importlib.util.spec_from_file_location("tracker_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _launch_available() -> None:
+    pytest.importorskip("launch")
+    pytest.importorskip("launch_ros")
+
+
+def test_launch_description_declares_the_arguments() -> None:
+    _launch_available()
+    from launch.actions import DeclareLaunchArgument
+
+    description = _load_launch_module().generate_launch_description()
+    declared = {
+        entity.name for entity in description.entities if isinstance(entity, DeclareLaunchArgument)
+    }
+    assert declared == ARGUMENTS
+
+
+# What ``ros2 launch fairmot_ros tracker.launch.py ARGS`` does, minus the package lookup of the
+# file: LaunchService must own the main thread of its process.
+_DRIVER = """
+import sys
+from launch import LaunchService
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.actions import IncludeLaunchDescription
+service = LaunchService(argv=sys.argv[2:])
+arguments = [tuple(arg.split(":=", 1)) for arg in sys.argv[2:]]
+service.include_launch_description(IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(sys.argv[1]), launch_arguments=arguments))
+sys.exit(service.run())
+"""
+
+
+@pytest.mark.parametrize("lifecycle", ["false", "true"])
+def test_launch_starts_the_node_with_remapped_image_and_shipped_yaml(
+    lifecycle: str, tmp_path: Path
+) -> None:
+    _launch_available()
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from node_support import Bench, domain_id, dot_frame, dot_model, image_msg
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    domain = domain_id(2) if lifecycle == "false" else domain_id(3)
+    arguments = [
+        "image:=/launch_test/image_raw", f"model:={dot_model()}", "namespace:=front",
+        f"lifecycle:={lifecycle}",
+    ]
+    log = (tmp_path / "launch.log").open("w+b")
+    launch = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(LAUNCH_FILE), *arguments],
+        env=dict(os.environ, ROS_DOMAIN_ID=str(domain)), stdout=log, stderr=subprocess.STDOUT,
+    )
+    bench = Bench(domain)
+    try:
+        outputs = bench.collect(Detection2DArray, "/front/fairmot_tracker/detections")
+        publisher = bench.publisher(Image, "/launch_test/image_raw")
+        bench.spin_until(
+            lambda: publisher.get_subscription_count() > 0, 90,
+            lambda: "node subscription; launch output:\n" + (tmp_path / "launch.log").read_text(),
+        )
+        frame = image_msg(dot_frame([(10, 10)]), 3000.0)
+        out = bench.send_and_wait(publisher, frame, outputs, timeout=30, resend_every=1.0)
+        assert out.header == frame.header and [d.id for d in out.detections] == ["1"]
+        launch.send_signal(signal.SIGINT)
+        assert launch.wait(timeout=30) == 0
+        assert "Traceback" not in (tmp_path / "launch.log").read_text()
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+            launch.wait(timeout=10)
+        bench.close()
+        log.close()
+
+
+def test_rviz_is_pointed_at_the_namespaced_debug_image() -> None:
+    _launch_available()
+    from launch_ros.actions import Node
+
+    from launch import LaunchContext
+
+    module = _load_launch_module()
+    context = LaunchContext()
+    for action in module._arguments():
+        context.launch_configurations[action.name] = "".join(
+            s.perform(context) for s in action.default_value
+        )
+    context.launch_configurations.update({"namespace": "front", "rviz": "true"})
+    nodes = [a for a in module._nodes(context) if isinstance(a, Node)]
+    rviz = next(n for n in nodes if n.node_executable == "rviz2")
+    assert rviz.condition.evaluate(context)
+    rviz._perform_substitutions(context)
+    assert ("/fairmot_tracker/debug_image", "/front/fairmot_tracker/debug_image") in [
+        tuple(r) for r in rviz.expanded_remapping_rules
+    ]

@@ -190,7 +190,10 @@ def test_every_import_of_the_tests_is_declared(package, repo_root: Path) -> None
     local = {path.stem for path in files} | {"fairmot_ros"}
     imports = third_party_imports(files, local=local)
     unknown = sorted(set(imports) - set(IMPORT_KEYS))
-    assert not unknown, f"test imports with no dependency key: {unknown}"
+    assert not unknown, (
+        f"tests import {unknown}: neither a file in test/ nor a module with a dependency key "
+        "(commit the helper, or declare the package in package.xml and IMPORT_KEYS)"
+    )
     declared = _keys(package.test_depends) | _keys(package.exec_depends, {})
     missing = {m: IMPORT_KEYS[m] for m in imports if IMPORT_KEYS[m] not in declared}
     assert not missing, f"add test_depend for {missing}"

@@ -332,10 +332,17 @@ def _non_negative(text: str) -> int:
     return value
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (no usage dump), exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fairmot_ros.model import ARCHS
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="fairmot-export",
         description="Export a FairMOT checkpoint to ONNX (DeformConv opset 19) with its "
         "post-processing and self-describing metadata, validated with ONNX Runtime.",

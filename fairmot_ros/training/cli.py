@@ -27,6 +27,7 @@ from fairmot_ros.model import DEFAULT_REID_DIM, build_model, canonical_arch
 from fairmot_ros.model.checkpoint import save_checkpoint
 from fairmot_ros.sequences import SequenceError, open_sequence
 from fairmot_ros.training.augment import AugmentConfig
+from fairmot_ros.training.batchnorm import recalibrate_batchnorm
 from fairmot_ros.training.dataset import MotTrainingDataset, cached_frames, label_sequences
 from fairmot_ros.training.losses import FairMOTLoss
 from fairmot_ros.training.validate import evaluate_detection
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--multi-loss", choices=("uncertainty", "fix"), default=None)
     parser.add_argument("--wh-weight", type=float, default=None)
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--bn-recalibration", type=int, default=0, metavar="N",
+                        help="before each checkpoint, re-estimate BatchNorm statistics from N "
+                        "training batches (helps short runs; not in the original recipe)")
     parser.add_argument("--resume", default=None, metavar="CKPT")
     parser.add_argument("--out", default="runs/train", metavar="DIR")
     parser.add_argument("--seed", type=int, default=317)
@@ -191,7 +195,8 @@ def train(args: argparse.Namespace) -> Path:
     config = {
         "arch": arch, "reid_dim": reid_dim, "input_hw": list(args.input_size), "lr": lr,
         "lr_step": steps, "batch_size": batch_size, "multi_loss": multi_loss,
-        "wh_weight": wh_weight, "crop_hw": list(args.crop) if args.crop else None,
+        "wh_weight": wh_weight, "bn_recalibration": args.bn_recalibration,
+        "crop_hw": list(args.crop) if args.crop else None,
         "num_ids": num_ids, "samples": len(dataset),
         "data": list(args.data), "single_image_mode": bool(args.single_image_mode),
         "seed": args.seed, "device": str(device), "amp": use_amp,
@@ -241,6 +246,11 @@ def train(args: argparse.Namespace) -> Path:
             if args.max_steps and run_steps >= args.max_steps:
                 break
         finished_epoch = not (args.max_steps and run_steps >= args.max_steps)
+        if args.bn_recalibration > 0 and finished_epoch:
+            recal = DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                               num_workers=args.workers, collate_fn=collate,
+                               generator=torch.Generator().manual_seed(args.seed + epoch))
+            recalibrate_batchnorm(model, recal, args.bn_recalibration)
         count = max(1, run_steps if not finished_epoch else len(loader))
         summary = {"epoch": epoch, "lr": epoch_lr, "seconds": round(time.time() - started, 1),
                    **{k: v / count for k, v in sums.items()}}

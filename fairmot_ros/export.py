@@ -310,26 +310,23 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _parse_batch(text: str) -> int:
-    if text.lower() == "dynamic":
-        return 0
+def _int_at_least(text: str, minimum: int, what: str = "value") -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"batch {text!r} is not 'dynamic' or a number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"batch {value} must be >= 1 (or 'dynamic')")
+        raise argparse.ArgumentTypeError(f"{what} {text!r} is not an integer") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{what} {value} must be >= {minimum}")
     return value
+
+
+def _parse_batch(text: str) -> int:
+    """'dynamic' -> 0 (the contract's dynamic batch), else a fixed batch >= 1."""
+    return 0 if text.lower() == "dynamic" else _int_at_least(text, 1, "batch (or 'dynamic')")
 
 
 def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
+    return _int_at_least(text, 0)
 
 
 class _OneLineParser(argparse.ArgumentParser):

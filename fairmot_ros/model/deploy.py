@@ -72,12 +72,12 @@ class DeployWrapper(nn.Module):
         self.contract = contract
         self.compute_dtype = torch.float16 if contract.precision == "fp16" else torch.float32
         self.uint8_input = contract.input_format == INPUT_UINT8_BGR_NHWC
-        self.register_buffer("bgr_to_rgb", torch.tensor([2, 1, 0]), persistent=False)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """Contract input -> the network's (B, 3, H, W) RGB/255 tensor in compute precision."""
         if self.uint8_input:
-            images = images.index_select(3, self.bgr_to_rgb).permute(0, 3, 1, 2)
+            bgr_to_rgb = torch.tensor([2, 1, 0], device=images.device)
+            images = images.index_select(3, bgr_to_rgb).permute(0, 3, 1, 2)
             images = images.to(torch.float32) / 255.0
         return images.to(self.compute_dtype)
 

@@ -234,7 +234,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"at {summary['input']['fps']:g} fps, {run['mode']}",
         f"model      {summary['model']['started']}",
         f"frames     sent {run['frames_sent']}, answered {run['frames_answered']}, "
-        f"unanswered {len(run['unanswered_frames'])} (+{run['warmup_frames']} warm-up)",
+        f"unanswered {len(run['unanswered_frames'])}"
+        + (" (skipped by the busy node: it tracks the newest frame)"
+           if run["mode"] == "realtime" and run["unanswered_frames"] else "")
+        + f"; {run['warmup_frames']} warm-up frame(s) before the run",
         f"tracks     {ids['distinct_ids']} distinct ids, {ids['detections']} boxes, "
         f"longest track {ids['longest_track_frames']} frames",
         f"timing     {run['seconds']:.1f} s for {run['frames_answered']} frames = "

@@ -104,9 +104,9 @@ def open_video_writer(
     return None, None
 
 
-def _caption(canvas: np.ndarray, text: str) -> None:
-    """A black band with white text across the top of the frame."""
-    scale = max(0.45, canvas.shape[1] / 1400.0)
+def _caption(canvas: np.ndarray, text: str, scale: float | None = None) -> None:
+    """A darkened band with white text across the top of the frame (drawn in place)."""
+    scale = scale or max(0.45, canvas.shape[1] / 1400.0)
     (_, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     band = th + base + 8
     canvas[:band] = (canvas[:band] * 0.35).astype(np.uint8)
@@ -177,8 +177,11 @@ def render_outputs(
                 rendered.snapshot_frame = index
                 cv2.imwrite(str(rendered.snapshot), canvas)
             if index in sheet_picks:
-                tiles.append(cv2.resize(canvas, None, fx=CONTACT_SHEET_SCALE,
-                                        fy=CONTACT_SHEET_SCALE, interpolation=cv2.INTER_AREA))
+                tile = cv2.resize(canvas, None, fx=CONTACT_SHEET_SCALE, fy=CONTACT_SHEET_SCALE,
+                                  interpolation=cv2.INTER_AREA)
+                count = "no output" if result is None else f"{len(result)} tracks"
+                _caption(tile, f"frame {index}: {count}", scale=0.45)
+                tiles.append(tile)
     finally:
         if writer is not None:
             writer.release()

@@ -207,6 +207,8 @@ def image_msg(frame: np.ndarray, seconds: float, frame_id: str = "camera", encod
     """A ``sensor_msgs/Image`` of a BGR frame (rgb8 is converted, rows padded by 4 bytes)."""
     from sensor_msgs.msg import Image
 
+    from fairmot_ros.ros.image_codec import byte_array
+
     pixels = frame[:, :, ::-1] if encoding == "rgb8" else frame
     rows = np.ascontiguousarray(pixels).reshape(frame.shape[0], -1)
     padded = np.concatenate([rows, np.zeros((rows.shape[0], 4), np.uint8)], axis=1)
@@ -214,7 +216,7 @@ def image_msg(frame: np.ndarray, seconds: float, frame_id: str = "camera", encod
     msg.header.stamp = stamp_of(seconds)
     msg.header.frame_id = frame_id
     msg.step = padded.shape[1]
-    msg.data = padded.tobytes()
+    msg.data = byte_array(padded)
     return msg
 
 

@@ -198,3 +198,18 @@ def test_decoder_reads_real_sensor_msgs(bgr: np.ndarray) -> None:
     compressed.format = "png"
     compressed.data = cv2.imencode(".png", bgr)[1].tobytes()
     np.testing.assert_array_equal(decoder.compressed(compressed), bgr)
+
+
+def test_byte_array_and_debug_image_round_trip(bgr: np.ndarray) -> None:
+    pytest.importorskip("sensor_msgs.msg")
+    from std_msgs.msg import Header
+
+    from fairmot_ros.ros.image_codec import bgr_to_imgmsg, byte_array
+
+    strided = bgr[:, ::2]  # not contiguous
+    data = byte_array(strided)
+    assert data.typecode == "B" and data.tobytes() == np.ascontiguousarray(strided).tobytes()
+    header = Header(frame_id="cam")
+    msg = bgr_to_imgmsg(bgr, header)
+    assert msg.header == header and (msg.encoding, msg.step) == ("bgr8", W * 3)
+    np.testing.assert_array_equal(ImageDecoder(use_cv_bridge=False).image(msg), bgr)

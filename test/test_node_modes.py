@@ -30,6 +30,8 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
+from fairmot_ros.ros.image_codec import byte_array  # noqa: E402
+
 NODE = "/fairmot_tracker"
 DOMAIN = domain_id(1)
 _ticks = itertools.count()
@@ -73,7 +75,7 @@ def compressed_msg(cells, seconds: float, extension: str) -> CompressedImage:
     msg = CompressedImage(format=extension.strip(".").replace("jpg", "jpeg"))
     msg.header.stamp = stamp_of(seconds)
     msg.header.frame_id = "camera"
-    msg.data = data.tobytes()
+    msg.data = byte_array(data)
     return msg
 
 

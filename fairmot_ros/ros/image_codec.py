@@ -13,6 +13,7 @@ conversion below is used otherwise and is what the tests here exercise.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "ImageDecodeError",
     "ImageDecoder",
     "bgr_to_imgmsg",
+    "byte_array",
     "compressed_to_bgr",
     "raw_to_bgr",
 ]
@@ -199,6 +201,17 @@ class ImageDecoder:
         return image
 
 
+def byte_array(data: Any) -> array:
+    """An ``array('B')`` copy of a bytes-like object or array, for ``uint8[]`` message fields.
+
+    Assigning ``bytes`` to such a field makes the generated setter check every element in
+    Python (about 20 ms for a 192x128 image); an ``array('B')`` is taken as is.
+    """
+    out = array("B")
+    out.frombytes(memoryview(np.ascontiguousarray(data)).cast("B"))
+    return out
+
+
 def bgr_to_imgmsg(image: np.ndarray, header: Any) -> Any:
     """A ``bgr8`` ``sensor_msgs/Image`` of a BGR uint8 array, carrying ``header`` (debug output)."""
     from sensor_msgs.msg import Image
@@ -206,5 +219,5 @@ def bgr_to_imgmsg(image: np.ndarray, header: Any) -> Any:
     height, width = image.shape[:2]
     msg = Image(header=header, height=height, width=width, encoding="bgr8", is_bigendian=0)
     msg.step = width * 3
-    msg.data = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+    msg.data = byte_array(np.asarray(image, dtype=np.uint8))
     return msg

@@ -12,6 +12,7 @@ cleanly with exit status 0; a start-up failure logs one error line and exits wit
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -85,6 +86,33 @@ class ManagedTrackerNode(LifecycleNode):
         self.runtime.cleanup()
 
 
+class _RosLogHandler(logging.Handler):
+    """Sends the core's Python ``logging`` records (e.g. the engine's provider warnings) to the
+    node's ROS logger, so they carry the node name and reach /rosout like everything else."""
+
+    def __init__(self, logger: Any) -> None:
+        super().__init__()
+        self._logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self._logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self._logger.warning(message)
+        elif record.levelno >= logging.INFO:
+            self._logger.info(message)
+        else:
+            self._logger.debug(message)
+
+
+def _forward_core_logging() -> None:
+    core = logging.getLogger("fairmot_ros")
+    core.addHandler(_RosLogHandler(rclpy.logging.get_logger(NODE_NAME)))
+    core.setLevel(logging.INFO)
+    core.propagate = False
+
+
 def _parse_cli(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tracker_node", description=__doc__.split("\n\n")[0],
@@ -102,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
     cli = _parse_cli(rclpy.utilities.remove_ros_args(args)[1:])
     rclpy.init(args=args)
+    _forward_core_logging()
     node = None
     status = 0
     try:

@@ -56,7 +56,7 @@ class StartupError(RuntimeError):
 def resolve_model_path(model: str) -> Path:
     """The model to load: the ``model`` parameter, or the package's shipped default model."""
     if model:
-        path = Path(model).expanduser()
+        path = Path(model).expanduser().resolve()
         if not path.is_file():
             raise StartupError(f"model file {path} does not exist (parameter 'model')")
         return path

@@ -412,7 +412,7 @@ def markdown_table(specs: Iterable[ParamSpec] = ALL_PARAMETERS) -> str:
         elif spec.kind is bool:
             shown = str(default).lower()
         else:
-            shown = _fmt(default)
+            shown = str(default)  # 30.0, not 30: a double must be written as one
         lines.append(
             f"| `{spec.name}` | {kinds[spec.kind]} | `{shown}` | {spec.constraints} | "
             f"{spec.description} |"

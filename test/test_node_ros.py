@@ -203,16 +203,22 @@ def test_debug_image_is_annotated_with_the_id_colour(setup) -> None:
     _, bench, publisher, outputs, _ = setup
     reset(bench)
     debug = bench.collect(Image, f"{NODE}/debug_image")
-    bench.spin_until(lambda: bench.node.count_publishers(f"{NODE}/debug_image") > 0, 10)
-    bench.spin_for(0.5)  # let the node see the new subscription
-    sent, _ = run_frames(bench, publisher, outputs, [[(10, 10)]])
-    stamp = sent[0].header.stamp
-    bench.spin_until(lambda: any(m.header.stamp == stamp for m in debug), 10, "debug image")
-    image = next(m for m in debug if m.header.stamp == stamp)
+    # The node draws only once it has seen the subscription: send frames until one comes back.
+    image = None
+    for _ in range(40):
+        sent, _ = run_frames(bench, publisher, outputs, [[(10, 10)]])
+        stamp = sent[0].header.stamp
+        bench.spin_for(0.1)
+        image = next((m for m in debug if m.header.stamp == stamp), None)
+        if image is not None:
+            break
+    assert image is not None, "no debug image while subscribed"
+    assert image.header == sent[0].header
     assert (image.encoding, image.width, image.height) == ("bgr8", 192, 128)
     pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(128, 192, 3)
     # Left edge of the box (x = 28) below the label, in the colour of id 1.
     assert tuple(pixels[50, 28]) == colour_for_id("1")
+    assert (pixels[40, 40] == 255).all()  # the dot itself is left as it was
 
 
 def test_bad_images_are_counted_and_dropped_frames_accounted(setup) -> None:

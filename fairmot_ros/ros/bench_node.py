@@ -116,8 +116,11 @@ def run(model: Path, frames: int, width: int, height: int, domain: int, reliable
                 break
         else:
             raise RuntimeError("no detections came back for 30 s: check QoS and transports")
-        spin_until(lambda: len(diagnostics) >= 1, 3.0)
-        diagnostics.clear()  # the period holding the warm-up frame (and its retries) is skewed
+        # The period holding the warm-up frame (and its retries) is skewed: wait until it has
+        # been reported, then drop it.
+        seen = len(diagnostics)
+        spin_until(lambda: len(diagnostics) > seen, 3.0)
+        diagnostics.clear()
         for index in range(1, frames + 1):
             msg = message(index)
             key = (msg.header.stamp.sec, msg.header.stamp.nanosec)

@@ -157,6 +157,20 @@ def test_reset_clears_the_tracklet_store_and_restarts_ids(setup) -> None:
     assert [t.id for t in stamped(bench, tracks, sent[0].header.stamp).tracks] == ["1"]
 
 
+def test_stamps_going_back_restart_the_tracker(setup) -> None:
+    node, bench, publisher, outputs, tracks = setup
+    reset(bench)
+    _, got = run_frames(bench, publisher, outputs, [[(10, 10)], [(40, 24)], [(40, 24)]])
+    assert [d.id for d in got[-1].detections] == ["2"]
+    replay = image_msg(dot_frame([(40, 24)]), 500.0)  # a bag started over
+    out = bench.send_and_wait(publisher, replay, outputs)
+    # The store is emptied (lost track 1 and track 2 are gone); the object gets a fresh id,
+    # confirmed at once like on a first frame, and ids are not reused.
+    assert out.header == replay.header and [d.id for d in out.detections] == ["3"]
+    assert [t.id for t in stamped(bench, tracks, replay.header.stamp).tracks] == ["3"]
+    node.wait_for_log("went back in time", timeout=10)
+
+
 def test_parameters_are_validated_and_changes_take_effect(setup) -> None:
     _, bench, publisher, outputs, _ = setup
     reset(bench)
@@ -172,6 +186,8 @@ def test_parameters_are_validated_and_changes_take_effect(setup) -> None:
         rejected.reason
     )
     assert set_parameter(bench, "tracker.byte_low_thres", 0.1).successful
+    # Parameters the node does not own are left to ROS (use_sim_time is declared by rclpy).
+    assert set_parameter(bench, "use_sim_time", False).successful
 
     assert set_parameter(bench, "class_id", "pedestrian").successful
     _, got = run_frames(bench, publisher, outputs, [[(10, 10)]])

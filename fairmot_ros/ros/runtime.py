@@ -115,9 +115,15 @@ class TrackerRuntime:
         self._reset_srv = node.create_service(Trigger, "~/reset", self._on_reset)
 
     # ----- parameters ------------------------------------------------------------------------
+    def _own(self, parameters: Sequence[Any]) -> dict[str, Any]:
+        """The changes that concern this node's table (not use_sim_time, qos_overrides, ...)."""
+        return {p.name: p.value for p in parameters if p.name in self._values}
+
     def _validate_parameters(self, parameters: Sequence[Any]) -> SetParametersResult:
         """Reject a change that makes the whole configuration invalid, saying why."""
-        changes = {p.name: p.value for p in parameters}
+        changes = self._own(parameters)
+        if not changes:
+            return SetParametersResult(successful=True)
         try:
             settings_from_values({**self._values, **changes})
         except ValueError as exc:
@@ -126,10 +132,14 @@ class TrackerRuntime:
 
     def _apply_parameters(self, parameters: Sequence[Any]) -> None:
         """Swap in the new settings; the image thread picks them up at its next frame."""
-        self._values.update({p.name: p.value for p in parameters})
+        changes = self._own(parameters)
+        if not changes:
+            return
+        self._values.update(changes)
         self.settings = settings_from_values(self._values)
-        changed = ", ".join(f"{p.name}={p.value}" for p in parameters)
-        self.logger.info(f"parameters changed: {changed}")
+        self.logger.info(
+            "parameters changed: " + ", ".join(f"{k}={v}" for k, v in changes.items())
+        )
 
     def _apply_tracking_settings(self, settings: NodeSettings) -> None:
         """Hand re-tunable values to the detector and trackers (image thread, between frames)."""
@@ -281,18 +291,22 @@ class TrackerRuntime:
                 if self._stopping:
                     return
                 batch = [(c, c.take()) for c in self.cameras if c.pending is not None]
+            finished: list[Camera] = []
             try:
-                self._process(batch)
+                self._process(batch, finished)
             except Exception as exc:  # noqa: BLE001 - the node must outlive one bad frame
                 if self._stopping or not self.node.context.ok():
                     return
                 for camera, _ in batch:
-                    camera.stats.record_rejected("processing_error", repr(exc))
+                    if camera not in finished:
+                        camera.stats.record_rejected("processing_error", repr(exc))
                 self.logger.error(
                     f"frame processing failed: {exc!r}", throttle_duration_sec=5.0
                 )
 
-    def _process(self, batch: list[tuple[Camera, PendingFrame]]) -> None:
+    def _process(self, batch: list[tuple[Camera, PendingFrame]], finished: list[Camera]) -> None:
+        """Decode, detect (one batch), track and publish; ``finished`` collects the cameras
+        whose frame was fully accounted for (published or rejected)."""
         settings = self.settings
         if settings is not self._applied:
             self._apply_tracking_settings(settings)
@@ -307,6 +321,7 @@ class TrackerRuntime:
                     image = self._decoder.image(frame.msg)
             except ImageDecodeError as exc:
                 camera.stats.record_rejected(exc.reason, exc.detail)
+                finished.append(camera)
                 self.logger.warning(
                     f"{camera.name}: dropped an image: {exc}", throttle_duration_sec=5.0
                 )
@@ -354,6 +369,7 @@ class TrackerRuntime:
             camera.stats.record_published(
                 done - start, done - frame.received_perf, (now_ns - stamp_ns) * 1e-9
             )
+            finished.append(camera)
 
     def _publish_debug(
         self, camera: Camera, image: Any, tracks: list, header: Any, settings: NodeSettings

@@ -31,8 +31,9 @@ __all__ = [
     "TRACKER_PREFIX",
     "NodeSettings",
     "ParamSpec",
-    "settings_from_values",
+    "declare_parameters",
     "markdown_table",
+    "settings_from_values",
     "yaml_config",
 ]
 

@@ -192,6 +192,13 @@ def test_parameters_are_validated_and_changes_take_effect(setup) -> None:
     assert set_parameter(bench, "class_id", "pedestrian").successful
     _, got = run_frames(bench, publisher, outputs, [[(10, 10)]])
     assert got[0].detections[0].results[0].hypothesis.class_id == "pedestrian"
+    # A new frame rate changes what stored frame positions mean: the store starts over.
+    _, got = run_frames(bench, publisher, outputs, [[(10, 10)], [(40, 24)], [(40, 24)]])
+    assert [d.id for d in got[-1].detections] == ["2"]
+    assert set_parameter(bench, "tracker.frame_rate", 15.0).successful
+    _, got = run_frames(bench, publisher, outputs, [[(40, 24)]])
+    assert [d.id for d in got[0].detections] == ["1"]
+    assert set_parameter(bench, "tracker.frame_rate", 30.0).successful
     # The dot scores 0.924: above this threshold the detector reports nothing.
     assert set_parameter(bench, "tracker.conf_thres", 0.95).successful
     _, got = run_frames(bench, publisher, outputs, [[(10, 10)]])

@@ -200,7 +200,7 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
 _TRACKER_DOCS: dict[str, tuple[str, float | None, float | None]] = {
     "frame_rate": (
         "Nominal camera rate (fps): converts image stamps into frames and scales the "
-        "lost-track budget.", 0.0, 1000.0),
+        "lost-track budget. A change empties the tracklet store.", 0.0, 1000.0),
     "track_buffer": ("Frames (at 30 fps) a lost track is kept for re-identification.", 0, 100000),
     "conf_thres": (
         "Detection score threshold, also the threshold for starting new tracks.", 0.0, 1.0),
@@ -242,14 +242,8 @@ _TRACKER_DOCS: dict[str, tuple[str, float | None, float | None]] = {
         "0 disables.", 0.0, 1000.0),
     "time_snap_frames": (
         "Stamps within this many frames of a whole frame count as that frame (absorbs "
-        "stamp round-off).", 0.0, 0.5),
+        "stamp round-off). A change empties the tracklet store.", 0.0, 0.5),
 }
-
-
-# Fields the tracker bakes into its Kalman filter and clock at construction.
-_TRACKER_RESTART_FIELDS = frozenset(
-    {"frame_rate", "time_snap_frames", "std_weight_position", "std_weight_velocity"}
-)
 
 
 def _tracker_parameters() -> tuple[ParamSpec, ...]:
@@ -262,8 +256,7 @@ def _tracker_parameters() -> tuple[ParamSpec, ...]:
         )
         specs.append(
             ParamSpec(
-                TRACKER_PREFIX + field.name, type(value), value, description,
-                read_only=field.name in _TRACKER_RESTART_FIELDS, low=low, high=high,
+                TRACKER_PREFIX + field.name, type(value), value, description, low=low, high=high,
             )
         )
     return tuple(specs)

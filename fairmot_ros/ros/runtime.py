@@ -149,7 +149,12 @@ class TrackerRuntime:
             self.detector.topk = settings.topk
         with self._tracker_lock:
             for camera in self.cameras:
-                camera.tracker.config = config
+                if camera.tracker.configure(config):
+                    camera.trails.clear()
+                    self.logger.warning(
+                        f"{camera.name}: tracker timing changed (frame_rate/time_snap_frames); "
+                        "tracks were cleared and ids restart at 1"
+                    )
 
     # ----- lifecycle stages ------------------------------------------------------------------
     def configure(self) -> None:

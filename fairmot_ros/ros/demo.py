@@ -308,6 +308,10 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         play(frames, fps, args.frame_timeout, progress)
         final = player.wait_for_final_diagnostics(timeout=3.0)
         summary = _summarise(args, sequence, fps, started, player, final)
+    except DemoError as exc:
+        if node.process is not None and not node.alive():
+            raise node.failure(str(exc)) from None
+        raise
     finally:
         if player is not None:
             player.close()

@@ -10,6 +10,7 @@ camera topic. Outputs stay under the node's private names (``~/detections``, ``~
 ``~/debug_image``), that is ``/<namespace>/fairmot_tracker/...``.
 """
 
+from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     EmitEvent,
@@ -24,8 +25,6 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
-
-from launch import LaunchDescription
 
 PACKAGE = "fairmot_ros"
 NODE_NAME = "fairmot_tracker"
@@ -99,6 +98,8 @@ def _nodes(context):
         parameters=[arg("params_file"), overrides],
         remappings=[("image", image), ("image/compressed", image.rstrip("/") + "/compressed")],
         ros_arguments=["--log-level", arg("log_level")],
+        # Small tracker matrices: single-threaded BLAS leaves the cores to ONNX Runtime.
+        additional_env={"OPENBLAS_NUM_THREADS": "1"},
     )
     actions = []
     if arg("lifecycle").lower() in TRUE:

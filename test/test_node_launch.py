@@ -118,9 +118,8 @@ def test_launch_starts_the_node_with_remapped_image_and_shipped_yaml(
 
 def test_rviz_is_pointed_at_the_namespaced_debug_image() -> None:
     _launch_available()
-    from launch_ros.actions import Node
-
     from launch import LaunchContext
+    from launch_ros.actions import Node
 
     module = _load_launch_module()
     context = LaunchContext()

@@ -39,9 +39,20 @@ def test_reg_l1_normalised_by_objects_times_channels():
 
 
 def test_uncertainty_weighting_initial_values_and_formula():
-    loss = FairMOTLoss(reid_dim=8, num_ids=5, multi_loss="uncertainty")
-    assert float(loss.s_det) == pytest.approx(-1.85) and float(loss.s_id) == pytest.approx(-1.05)
+    loss = FairMOTLoss(reid_dim=8, num_ids=5, multi_loss="uncertainty", wh_weight=0.1)
+    assert loss.s_det.item() == pytest.approx(-1.85) and loss.s_id.item() == pytest.approx(-1.05)
     assert loss.emb_scale == pytest.approx(math.sqrt(2) * math.log(4))
+    torch.manual_seed(0)
+    batch = _tiny_batch()
+    outputs = {"hm": torch.randn(2, 1, 16, 16), "wh": torch.randn(2, 4, 16, 16),
+               "reg": torch.rand(2, 2, 16, 16), "id": torch.randn(2, 8, 16, 16)}
+    total, stats = loss(outputs, batch)
+    det = stats["hm_loss"] + 0.1 * stats["wh_loss"] + stats["off_loss"]
+    expected = 0.5 * (math.exp(1.85) * det + math.exp(1.05) * stats["id_loss"] - 1.85 - 1.05)
+    assert total.item() == pytest.approx(expected, rel=1e-5)
+    fixed = FairMOTLoss(reid_dim=8, num_ids=5, multi_loss="fix", wh_weight=0.1)
+    fixed.classifier.load_state_dict(loss.classifier.state_dict())
+    assert fixed(outputs, batch)[0].item() == pytest.approx(det + 0.1 * stats["id_loss"], rel=1e-5)
     with pytest.raises(ValueError):
         FairMOTLoss(8, 5, multi_loss="sum")
 

@@ -7,7 +7,6 @@ import numpy as np
 from fairmot_ros.training.augment import (
     AugmentConfig,
     augment_sample,
-    letterbox_geometry,
     random_affine,
 )
 
@@ -17,13 +16,6 @@ def _frame_with_block(box):
     x1, y1, x2, y2 = box
     image[y1:y2, x1:x2] = 255
     return image
-
-
-def test_letterbox_geometry_spec_examples():
-    ratio, size, pads = letterbox_geometry((1080, 1920), (608, 1088))
-    assert size == (1081, 608) and pads[2:] == (3, 4) and pads[:2] == (0, 0)
-    ratio, size, pads = letterbox_geometry((480, 640), (608, 1088))
-    assert size == (811, 608) and pads[2:] == (138, 139)
 
 
 def test_plain_letterbox_maps_boxes_onto_the_same_pixels():

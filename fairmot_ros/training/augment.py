@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fairmot_ros.preprocess import letterbox
+
 PAD_VALUE = (127.5, 127.5, 127.5)  # stored as 128 on uint8 images (spec section 2.1)
 
 
@@ -39,31 +41,14 @@ def augment_hsv(bgr: np.ndarray, rng: np.random.Generator, fraction: float) -> n
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
 
 
-def letterbox_geometry(
-    src_hw: tuple[int, int], dst_hw: tuple[int, int]
-) -> tuple[float, tuple[int, int], tuple[int, int, int, int]]:
-    """Spec 2.1: ratio, resized (w, h) and (top, bottom, left, right) padding."""
-    height0, width0 = src_hw
-    height, width = dst_hw
-    ratio = min(height / height0, width / width0)
-    new_w, new_h = round(width0 * ratio), round(height0 * ratio)
-    dw, dh = (width - new_w) / 2, (height - new_h) / 2
-    pads = (round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1))
-    return ratio, (new_w, new_h), pads
-
-
 def letterbox_with_boxes(
     bgr: np.ndarray, boxes: np.ndarray, dst_hw: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Letterbox exactly as inference does and map boxes into the letterboxed image."""
-    ratio, (new_w, new_h), (top, bottom, left, right) = letterbox_geometry(bgr.shape[:2], dst_hw)
-    resized = cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    image = cv2.copyMakeBorder(
-        resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=PAD_VALUE
-    )
-    moved = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * ratio
-    moved[:, [0, 2]] += left
-    moved[:, [1, 3]] += top
+    """The inference letterbox (``fairmot_ros.preprocess``), with boxes mapped into it."""
+    image, info = letterbox(bgr, dst_hw[0], dst_hw[1])
+    moved = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * info.ratio
+    moved[:, [0, 2]] += info.pad_left
+    moved[:, [1, 3]] += info.pad_top
     return image, moved
 
 

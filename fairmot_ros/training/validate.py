@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fairmot_ros.training.augment import letterbox_with_boxes
+from fairmot_ros.preprocess import letterbox
 
 
 def decode_boxes(
@@ -75,22 +75,19 @@ def evaluate_detection(
     tp = n_pred = n_true = 0
     for start in range(0, len(frames), batch_size):
         chunk = [np.asarray(f) for f in frames[start : start + batch_size]]
-        images, scale_info = [], []
+        images, infos = [], []
         for image in chunk:
-            boxed, _ = letterbox_with_boxes(image, np.zeros((0, 4)), input_hw)
+            boxed, info = letterbox(image, input_hw[0], input_hw[1])
             images.append(boxed[:, :, ::-1].transpose(2, 0, 1))
-            ratio = min(input_hw[0] / image.shape[0], input_hw[1] / image.shape[1])
-            left = (input_hw[1] - round(image.shape[1] * ratio)) / 2
-            top = (input_hw[0] - round(image.shape[0] * ratio)) / 2
-            scale_info.append((ratio, round(left - 0.1), round(top - 0.1)))
+            infos.append(info)
         batch = torch.from_numpy(np.ascontiguousarray(np.stack(images), dtype=np.float32) / 255.0)
         decoded = decode_boxes(model(batch.to(device)), conf)
-        for (boxes, _), (ratio, left, top), gt in zip(
-            decoded, scale_info, truth[start : start + batch_size], strict=True
+        for (boxes, _), info, gt in zip(
+            decoded, infos, truth[start : start + batch_size], strict=True
         ):
             boxes = boxes.copy()
-            boxes[:, [0, 2]] = (boxes[:, [0, 2]] - left) / ratio
-            boxes[:, [1, 3]] = (boxes[:, [1, 3]] - top) / ratio
+            boxes[:, [0, 2]] = (boxes[:, [0, 2]] - info.pad_left) / info.ratio
+            boxes[:, [1, 3]] = (boxes[:, [1, 3]] - info.pad_top) / info.ratio
             tp += match_count(boxes, gt)
             n_pred += len(boxes)
             n_true += len(gt)

@@ -38,6 +38,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     include_package_data=False,
+    # The demonstration model and its card travel inside the package; they are opened by path.
+    package_data={f"{PACKAGE}.default_model": ["*.onnx", "MODEL_CARD.md"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -45,7 +47,7 @@ setup(
         *_share("config", "*.yaml", "*.rviz"),
     ],
     install_requires=["setuptools"],
-    zip_safe=True,
+    zip_safe=False,
     entry_points={
         "console_scripts": [
             "tracker_node = fairmot_ros.ros.node:main",

@@ -8,6 +8,9 @@ from fairmot_ros.training.augment import (
     AugmentConfig,
     augment_sample,
     random_affine,
+    random_color_variety,
+    rotate_hue,
+    to_grayscale,
 )
 
 
@@ -66,3 +69,73 @@ def test_flip_mirrors_boxes():
     )
     np.testing.assert_allclose(boxes, [[130, 20, 150, 60]], atol=1e-6)
     assert image[40, 140].min() == 255 and image[40, 20].max() == 0
+
+
+def _colour_patches():
+    image = np.zeros((4, 6, 3), np.uint8)
+    image[:, :2] = (0, 0, 255)  # red (BGR)
+    image[:, 2:4] = (128, 128, 128)  # gray
+    image[:, 4:] = (30, 90, 200)  # an orange-ish skin/clothing tone
+    return image
+
+
+def test_hue_rotation_by_zero_or_full_circle_is_identity():
+    image = _colour_patches()
+    for shift in (0, 180, -180):
+        out = rotate_hue(image, shift)
+        assert out.dtype == np.uint8 and out.shape == image.shape
+        np.testing.assert_array_equal(out, image)
+        assert out is not image
+
+
+def test_hue_rotation_moves_colours_round_the_circle_and_keeps_gray():
+    image = _colour_patches()
+    green = rotate_hue(image, 60)  # 120 degrees: red -> green
+    blue = rotate_hue(image, 120)  # 240 degrees: red -> blue
+    assert green.dtype == np.uint8 and green.shape == image.shape
+    assert green[0, 0].tolist() == [0, 255, 0] and blue[0, 0].tolist() == [255, 0, 0]
+    np.testing.assert_array_equal(green[:, 2:4], image[:, 2:4])
+    back = rotate_hue(rotate_hue(image, 45), 135)
+    assert np.abs(back.astype(int) - image.astype(int)).max() <= 6
+
+
+def test_grayscale_has_equal_channels_with_the_luma():
+    gray = to_grayscale(_colour_patches())
+    assert gray.dtype == np.uint8 and gray.shape == (4, 6, 3)
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    assert gray[0, 0, 0] == 76  # 0.299 * 255
+
+
+def test_colour_variety_changes_colours_only_and_keeps_boxes():
+    box = (40, 20, 60, 80)
+    still = dict(degrees=0, translate=0, scale=(1.0, 1.0), shear=0, flip_probability=0)
+    frame = _frame_with_block(box)
+    frame[20:80, 40:60] = (0, 0, 255)
+    plain = augment_sample(frame, np.array([box], float), np.array([3]), (96, 160),
+                           np.random.default_rng(5), AugmentConfig(enabled=False))
+    always = AugmentConfig(color_variety=True, hue_probability=1.0, grayscale_probability=0,
+                           hsv_fraction=0, **still)
+    image, boxes, ids = augment_sample(frame, np.array([box], float), np.array([3]), (96, 160),
+                                       np.random.default_rng(5), always)
+    assert image.dtype == np.uint8 and image.shape == plain[0].shape
+    np.testing.assert_allclose(boxes, plain[1], atol=1e-6)
+    assert ids.tolist() == [3]
+    # the block is still a saturated blob at the same place, in another colour (seed 5)
+    assert not np.array_equal(image, plain[0])
+    x1, y1, x2, y2 = np.round(boxes[0]).astype(int)
+    inside = image[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].reshape(-1, 3)
+    assert (inside.max(1) > 200).all()
+
+
+def test_colour_variety_probabilities_are_respected():
+    image = _colour_patches()
+    never = AugmentConfig(color_variety=True, hue_probability=0, grayscale_probability=0)
+    np.testing.assert_array_equal(random_color_variety(image, np.random.default_rng(0), never),
+                                  image)
+    gray = AugmentConfig(color_variety=True, hue_probability=0, grayscale_probability=1)
+    out = random_color_variety(image, np.random.default_rng(0), gray)
+    np.testing.assert_array_equal(out, to_grayscale(image))
+
+
+def test_colour_variety_is_off_by_default():
+    assert AugmentConfig().color_variety is False

@@ -9,8 +9,9 @@ import torch
 from training_support import make_mot_folder
 
 from fairmot_ros.export import main as export_main
+from fairmot_ros.model import build_model
 from fairmot_ros.model.checkpoint import load_checkpoint
-from fairmot_ros.training.cli import lr_at
+from fairmot_ros.training.cli import init_weights, lr_at
 from fairmot_ros.training.cli import main as train_main
 
 
@@ -49,6 +50,32 @@ def test_train_checkpoint_loads_strictly_exports_and_resumes(tmp_path):
     steps = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [s["step"] for s in steps] == [1, 2, 3, 4]
     assert steps[-1]["lr"] == lr_at(2, 5e-4, [1]) == 5e-5
+
+
+def test_init_loads_weights_only_and_fine_tunes_with_colour_variety(tmp_path, capsys):
+    seq = make_mot_folder(tmp_path / "toy", frames=4)
+    _train(tmp_path, seq, "--epochs", "1")
+    first = tmp_path / "run" / "model_last.pth"
+    model = build_model("yolov5s", reid_dim=16)
+    init_weights(model, str(first))
+    saved = torch.load(first, map_location="cpu", weights_only=True)["state_dict"]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, saved[key])
+
+    args = ["--arch", "yolov5s", "--reid-dim", "16", "--input-size", "64x64", "--data", str(seq),
+            "--batch-size", "2", "--threads", "1", "--epochs", "1", "--color-jitter",
+            "--init", str(first), "--out", str(tmp_path / "tuned")]
+    assert train_main(args) == 0
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert config["color_jitter"] is True and config["init"] == str(first)
+    tuned = torch.load(tmp_path / "tuned" / "model_last.pth", map_location="cpu",
+                       weights_only=True)
+    assert tuned["epoch"] == 1  # a new schedule, not the source run's
+    assert tuned["train_state"]["global_step"] == 2
+
+    wrong = args[:3] + ["32"] + args[4:-1] + [str(tmp_path / "wrong")]
+    assert train_main(wrong) == 2
+    assert "do not match" in capsys.readouterr().err
 
 
 def test_bad_data_is_a_clean_error(tmp_path, capsys):

@@ -2,8 +2,11 @@
 
 Order as in the original data loader: HSV saturation/value jitter on the source image, the
 letterbox to the training size, a random affine (rotation, translation, scale, shear) with a
-127.5 border, then a horizontal flip. Boxes are x1, y1, x2, y2 pixels and are *not* clipped to
-the image: the ltrb targets are learnt from amodal boxes.
+127.5 border, then a horizontal flip. An optional colour-variety step (whole-image hue
+rotation, grayscale; off by default, not in the original recipe) runs first: with one scene
+only, the detector otherwise sees a handful of clothing colours and misses new ones.
+Boxes are x1, y1, x2, y2 pixels and are *not* clipped to the image: the ltrb targets are
+learnt from amodal boxes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,41 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.50, 1.20)
     shear: float = 2.0
     flip_probability: float = 0.5
+    color_variety: bool = False  # hue rotation / grayscale before the HSV jitter
+    hue_probability: float = 0.5  # rotate the hue by U{0..179} OpenCV units (full circle)
+    grayscale_probability: float = 0.1
+
+
+def rotate_hue(bgr: np.ndarray, shift: int) -> np.ndarray:
+    """Rotate every pixel's hue by ``shift`` OpenCV units (2 degrees each, 180 = full circle).
+
+    Saturation and brightness are kept, so people keep their shape and contrast but wear other
+    colours; gray pixels stay gray. A shift of 0 (mod 180) returns an unchanged copy rather
+    than a lossy HSV round trip.
+    """
+    shift = int(shift) % 180
+    if shift == 0:
+        return bgr.copy()
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+    hue = hsv[..., 0].astype(np.int16) + shift
+    hsv[..., 0] = (hue % 180).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
+def to_grayscale(bgr: np.ndarray) -> np.ndarray:
+    """Luma copied into all three channels: a colour-free view of the same scene."""
+    return cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def random_color_variety(
+    bgr: np.ndarray, rng: np.random.Generator, config: AugmentConfig
+) -> np.ndarray:
+    """Hue rotation with ``hue_probability``, then grayscale with ``grayscale_probability``."""
+    if rng.random() < config.hue_probability:
+        bgr = rotate_hue(bgr, int(rng.integers(0, 180)))
+    if rng.random() < config.grayscale_probability:
+        bgr = to_grayscale(bgr)
+    return bgr
 
 
 def augment_hsv(bgr: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
@@ -114,6 +152,8 @@ def augment_sample(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The whole chain on one frame: returns (letterboxed BGR image, boxes, ids) at ``dst_hw``."""
     ids = np.asarray(ids).reshape(-1)
+    if config.enabled and config.color_variety:
+        bgr = random_color_variety(bgr, rng, config)
     if config.enabled:
         bgr = augment_hsv(bgr, rng, config.hsv_fraction)
     image, boxes = letterbox_with_boxes(bgr, boxes, dst_hw)

@@ -79,10 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--multi-loss", choices=("uncertainty", "fix"), default=None)
     parser.add_argument("--wh-weight", type=float, default=None)
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--color-jitter", action="store_true",
+                        help="colour variety: rotate the whole image's hue by a random angle "
+                        "(probability 0.5) and make it grayscale (probability 0.1) before the "
+                        "HSV jitter, so few clothing colours generalise (not in the original "
+                        "recipe)")
     parser.add_argument("--bn-recalibration", type=int, default=0, metavar="N",
                         help="before each checkpoint, re-estimate BatchNorm statistics from N "
                         "training batches (helps short runs; not in the original recipe)")
     parser.add_argument("--resume", default=None, metavar="CKPT")
+    parser.add_argument("--init", default=None, metavar="CKPT",
+                        help="start from these network weights (strict; any arch-matching "
+                        "checkpoint) with a new optimiser and a new identity classifier for "
+                        "this data; ignored when --resume is given")
     parser.add_argument("--out", default="runs/train", metavar="DIR")
     parser.add_argument("--seed", type=int, default=317)
     parser.add_argument("--workers", type=int, default=0)
@@ -116,6 +125,22 @@ def _truth_boxes(sequence) -> tuple[np.ndarray, list[np.ndarray]]:
         r = rows[rows[:, 0] == sequence.first + i][:, [LEFT, TOP, WIDTH, HEIGHT]]
         truth.append(np.concatenate([r[:, :2], r[:, :2] + r[:, 2:]], axis=1))
     return frames, truth
+
+
+def init_weights(model: torch.nn.Module, path: str) -> None:
+    """Load only the network weights of a checkpoint, strictly (fine-tuning start point).
+
+    The optimiser, identity classifier and schedule are deliberately not taken: the new data
+    may have another identity set and the run has its own learning-rate schedule.
+    """
+    container = torch.load(path, map_location="cpu", weights_only=True)
+    state = container.get("state_dict", container) if isinstance(container, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"--init {path}: no state_dict in the checkpoint")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"--init {path}: weights do not match the network: {exc}") from None
 
 
 def save_training_checkpoint(
@@ -159,7 +184,7 @@ def train(args: argparse.Namespace) -> Path:
 
     sequences = _open_all(args.data, args.gt)
     labelled, num_ids = label_sequences(sequences, args.single_image_mode)
-    augment = AugmentConfig(enabled=not args.no_augment)
+    augment = AugmentConfig(enabled=not args.no_augment, color_variety=args.color_jitter)
     dataset = MotTrainingDataset(labelled, args.input_size, augment, seed=args.seed,
                                  crop_hw=args.crop)
     val = None
@@ -172,6 +197,9 @@ def train(args: argparse.Namespace) -> Path:
         [{"params": model.parameters()}, {"params": loss_fn.parameters()}], lr=lr
     )
     start_epoch, global_step, best_f1 = 1, 0, -1.0
+    if args.init and not args.resume:
+        init_weights(model, args.init)
+        print(f"initialised the network from {args.init}", flush=True)
     if args.resume:
         container = torch.load(args.resume, map_location="cpu", weights_only=True)
         model.load_state_dict(container["state_dict"], strict=True)
@@ -197,6 +225,7 @@ def train(args: argparse.Namespace) -> Path:
         "lr_step": steps, "batch_size": batch_size, "multi_loss": multi_loss,
         "wh_weight": wh_weight, "bn_recalibration": args.bn_recalibration,
         "crop_hw": list(args.crop) if args.crop else None,
+        "color_jitter": bool(args.color_jitter), "init": args.init,
         "num_ids": num_ids, "samples": len(dataset),
         "data": list(args.data), "single_image_mode": bool(args.single_image_mode),
         "seed": args.seed, "device": str(device), "amp": use_amp,

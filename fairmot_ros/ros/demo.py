@@ -102,19 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ----- input ---------------------------------------------------------------------------------
 def resolve_model(model: str | None) -> Path | None:
-    """The model to pass to the node; None means the node's own default (checked here)."""
-    if model:
-        path = Path(model).expanduser().resolve()
-        if not path.is_file():
-            raise DemoError(f"model {path} does not exist")
-        return path
-    from fairmot_ros.default_model import default_model_path
+    """The model to pass to the node, None for the node's own default; both are checked here
+    with the node's rules, so a missing file is reported before anything starts."""
+    from fairmot_ros.ros.runtime import StartupError, resolve_model_path
 
     try:
-        default_model_path()
-    except FileNotFoundError as exc:
-        raise DemoError(f"{exc}; or pass --model") from None
-    return None
+        path = resolve_model_path(model or "")
+    except StartupError as exc:
+        raise DemoError(f"{exc}; pass --model" if not model else str(exc)) from None
+    return path.resolve() if model else None
 
 
 def open_input(spec: str, frames: str, gt: str | None) -> MotSequence:

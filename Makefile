@@ -5,25 +5,33 @@ SHELL := /bin/bash
 # ONNX Runtime build: auto (onnxruntime-gpu where nvidia-smi sees a GPU, else onnxruntime), gpu, cpu.
 ORT ?= auto
 PYTHON ?= python3
+# Extra fairmot-demo options, e.g. DEMO_ARGS="--realtime" or DEMO_ARGS="--frames 401-500 --out /tmp/demo".
+DEMO_ARGS ?=
 export ORT PYTHON
 
 RUN := scripts/ros-env
 
-.PHONY: help setup test lint pytest demo
+.PHONY: help setup test lint pytest demo env-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
-	@echo "settings: ORT=auto|gpu|cpu (ONNX Runtime build), PYTHON=python3"
+	@echo "settings: ORT=auto|gpu|cpu (ONNX Runtime build), PYTHON=python3, DEMO_ARGS='--realtime ...'"
 
 setup: ## create/refresh .venv with ROS 2 Kilted, the interfaces and fairmot_ros (idempotent)
 	@scripts/setup
 
 test: setup ## lint (ruff) and run the test suite
 	$(RUN) ruff check .
+	@$(RUN) python -m fairmot_ros.sequences fetch-pets \
+	  || echo "PETS09-S2L1 video unavailable: the tests that need it will skip"
 	$(RUN) python -m pytest
 
 lint: setup ## ruff only
 	$(RUN) ruff check .
 
-demo: setup ## main job: environment report and a DDS round trip of our messages
+demo: setup ## main job: tracker_node tracks PETS09-S2L1 401-795 over DDS -> .cache/demo/
+	$(RUN) python -m fairmot_ros.sequences fetch-pets
+	$(RUN) fairmot-demo $(DEMO_ARGS)
+
+env-check: setup ## environment report and a DDS round trip of our messages
 	$(RUN) python scripts/env_check.py

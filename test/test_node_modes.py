@@ -210,3 +210,21 @@ def test_a_missing_model_fails_with_one_clear_line(start_node, tmp_path) -> None
         assert "Traceback" not in out
     finally:
         node.kill()
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [("tracker.frame_rate:=10", "expecting type 'DOUBLE'"), ("tracker.conf_thres:=5.0", "range")],
+)
+def test_a_bad_parameter_override_fails_with_one_clear_line(
+    start_node, tmp_path, override: str, named: str
+) -> None:
+    node = NodeProcess(dot_model(), DOMAIN, params=[override], log_dir=tmp_path)
+    try:
+        assert node.process.wait(timeout=60) == 1
+        out = node.output()
+        assert "cannot start: invalid parameters" in out and named in out
+        assert override.split(":=")[0] in out
+        assert "Traceback" not in out
+    finally:
+        node.kill()

@@ -23,6 +23,7 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from fairmot_ros_msgs.msg import TrackArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
@@ -93,10 +94,12 @@ class TrackerRuntime:
     def __init__(self, node: Any) -> None:
         self.node = node
         self.logger = node.get_logger()
-        self._values = declare_parameters(node)
         try:
+            # A YAML/CLI override of the wrong type or out of its declared range is a user
+            # error: one line naming it, not a traceback.
+            self._values = declare_parameters(node)
             self.settings = settings_from_values(self._values)
-        except ValueError as exc:
+        except (ValueError, ParameterException) as exc:
             raise StartupError(f"invalid parameters: {exc}") from None
         node.add_on_set_parameters_callback(self._validate_parameters)
         node.add_post_set_parameters_callback(self._apply_parameters)

@@ -74,6 +74,7 @@ ENTRY_POINTS = {
     "fairmot-export": "fairmot_ros.export:main",
     "fairmot-train": "fairmot_ros.training.cli:main",
     "fairmot-eval": "fairmot_ros.evaluation.cli:main",
+    "fairmot-demo": "fairmot_ros.ros.demo:main",
 }
 
 

@@ -49,7 +49,9 @@ def evaluate_mot(
     ``preprocess`` applies MOT17's rules (gt rows with conf 0 ignored, results matched to
     distractor classes dropped); with PETS-style gt (conf 1, class 1) it changes nothing.
     """
-    import trackeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        # trackeval prints a note about its optional mask datasets (pycocotools) on import.
+        import trackeval
 
     if last_frame < first_frame:
         raise ValueError(f"empty frame range {first_frame}-{last_frame}")

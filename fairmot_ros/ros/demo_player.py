@@ -39,6 +39,7 @@ from vision_msgs.msg import Detection2DArray
 from fairmot_ros.ros.demo_process import DemoError
 from fairmot_ros.ros.demo_render import FrameResult
 from fairmot_ros.ros.image_codec import bgr_to_imgmsg
+from fairmot_ros.ros.track_messages import detections_to_arrays
 
 __all__ = [
     "CAMERA_FRAME_ID",
@@ -70,18 +71,9 @@ def _stamp_ns(header: Any) -> int:
 
 
 def result_from_detections(msg: Detection2DArray, frame: int) -> FrameResult:
-    """Ids, boxes (centre/size back to tlwh) and scores of one published ``Detection2DArray``."""
-    detections = list(msg.detections)
-    tlwh = np.array(
-        [[d.bbox.center.position.x - d.bbox.size_x / 2.0,
-          d.bbox.center.position.y - d.bbox.size_y / 2.0, d.bbox.size_x, d.bbox.size_y]
-         for d in detections], dtype=np.float64,
-    ).reshape(-1, 4)
-    scores = np.array(
-        [d.results[0].hypothesis.score if d.results else np.nan for d in detections],
-        dtype=np.float64,
-    )
-    return FrameResult(frame, _stamp_ns(msg.header), [d.id for d in detections], tlwh, scores)
+    """The published ``Detection2DArray`` of ``frame`` as a :class:`FrameResult`."""
+    ids, tlwh, scores = detections_to_arrays(msg)
+    return FrameResult(frame, _stamp_ns(msg.header), ids, tlwh, scores)
 
 
 def _reliable(depth: int) -> QoSProfile:

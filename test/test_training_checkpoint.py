@@ -82,3 +82,13 @@ def test_bad_data_is_a_clean_error(tmp_path, capsys):
     code = train_main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
     assert code == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_composites_and_degradation_train_from_the_command_line(tmp_path, capsys):
+    seq = make_mot_folder(tmp_path / "toy", frames=6)
+    _train(tmp_path, seq, "--epochs", "1", "--paste", "2", "--degrade")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["paste"] == 2 and config["degrade"] is True
+    assert "cut-outs" in capsys.readouterr().out
+    steps = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(steps) == 3 and all(s["loss"] > 0 for s in steps)

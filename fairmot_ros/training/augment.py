@@ -4,7 +4,10 @@ Order as in the original data loader: HSV saturation/value jitter on the source 
 letterbox to the training size, a random affine (rotation, translation, scale, shear) with a
 127.5 border, then a horizontal flip. An optional colour-variety step (whole-image hue
 rotation, grayscale; off by default, not in the original recipe) runs first: with one scene
-only, the detector otherwise sees a handful of clothing colours and misses new ones.
+only, the detector otherwise sees a handful of clothing colours and misses new ones. An optional
+degradation step (also off by default) then imitates what other cameras and links do to an image
+(tone curve, defocus, low resolution, sensor noise, JPEG), so that a detector trained on one clean
+camera does not depend on its exact rendering.
 Boxes are x1, y1, x2, y2 pixels and are *not* clipped to the image: the ltrb targets are
 learnt from amodal boxes.
 """
@@ -36,6 +39,8 @@ class AugmentConfig:
     color_variety: bool = False  # hue rotation / grayscale before the HSV jitter
     hue_probability: float = 0.5  # rotate the hue by U{0..179} OpenCV units (full circle)
     grayscale_probability: float = 0.1
+    degrade: bool = False  # camera-like degradations of the source image, each independent
+    degrade_probability: float = 0.12  # per kind: tone, blur, downscale, noise, jpeg
 
 
 def rotate_hue(bgr: np.ndarray, shift: int) -> np.ndarray:
@@ -68,6 +73,44 @@ def random_color_variety(
     if rng.random() < config.grayscale_probability:
         bgr = to_grayscale(bgr)
     return bgr
+
+
+def random_degradation(
+    bgr: np.ndarray, rng: np.random.Generator, probability: float
+) -> np.ndarray:
+    """Each camera-like degradation with ``probability``, in the order a camera applies them.
+
+    Ranges: gamma U(0.5, 2) or contrast x U(0.5, 1) about the mean; Gaussian blur sigma
+    U(0.5, 2.5) px; down- and up-scaling by U(0.3, 0.8); Gaussian noise sigma U(2, 15) grey
+    levels; JPEG quality U{15..70}. All in source-image pixels, before the letterbox.
+    """
+    out = bgr
+    if rng.random() < probability:
+        if rng.random() < 0.5:
+            table = (255.0 * (np.arange(256) / 255.0) ** rng.uniform(0.5, 2.0)).round()
+            out = cv2.LUT(out, table.astype(np.uint8))
+        else:
+            mean = float(out.mean())
+            factor = rng.uniform(0.5, 1.0)
+            out = np.clip((out.astype(np.float32) - mean) * factor + mean + 0.5, 0, 255)
+            out = out.astype(np.uint8)
+    if rng.random() < probability:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 2.5))
+    if rng.random() < probability:
+        height, width = out.shape[:2]
+        factor = rng.uniform(0.3, 0.8)
+        small = cv2.resize(out, (max(1, round(width * factor)), max(1, round(height * factor))),
+                           interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < probability:
+        noise = rng.normal(0.0, rng.uniform(2.0, 15.0), out.shape).astype(np.float32)
+        out = np.clip(out.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
+    if rng.random() < probability:
+        quality = int(rng.integers(15, 71))
+        ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            out = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return out
 
 
 def augment_hsv(bgr: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
@@ -156,6 +199,8 @@ def augment_sample(
         bgr = random_color_variety(bgr, rng, config)
     if config.enabled:
         bgr = augment_hsv(bgr, rng, config.hsv_fraction)
+    if config.enabled and config.degrade:
+        bgr = random_degradation(bgr, rng, config.degrade_probability)
     image, boxes = letterbox_with_boxes(bgr, boxes, dst_hw)
     if config.enabled:
         image, boxes, keep = random_affine(image, boxes, rng, config)

@@ -28,6 +28,7 @@ from fairmot_ros.model.checkpoint import save_checkpoint
 from fairmot_ros.sequences import SequenceError, open_sequence
 from fairmot_ros.training.augment import AugmentConfig
 from fairmot_ros.training.batchnorm import recalibrate_batchnorm
+from fairmot_ros.training.composite import CompositeConfig, build_scene_model
 from fairmot_ros.training.dataset import MotTrainingDataset, cached_frames, label_sequences
 from fairmot_ros.training.losses import FairMOTLoss
 from fairmot_ros.training.validate import evaluate_detection
@@ -84,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(probability 0.5) and make it grayscale (probability 0.1) before the "
                         "HSV jitter, so few clothing colours generalise (not in the original "
                         "recipe)")
+    parser.add_argument("--degrade", action="store_true",
+                        help="camera-like degradations (tone, blur, low resolution, noise, JPEG)")
+    parser.add_argument("--paste", type=int, default=0, metavar="N",
+                        help="static cameras only: paste up to N people cut out against the "
+                             "median background into half of the samples (0: off)")
     parser.add_argument("--bn-recalibration", type=int, default=0, metavar="N",
                         help="before each checkpoint, re-estimate BatchNorm statistics from N "
                         "training batches (helps short runs; not in the original recipe)")
@@ -184,9 +190,17 @@ def train(args: argparse.Namespace) -> Path:
 
     sequences = _open_all(args.data, args.gt)
     labelled, num_ids = label_sequences(sequences, args.single_image_mode)
-    augment = AugmentConfig(enabled=not args.no_augment, color_variety=args.color_jitter)
+    augment = AugmentConfig(enabled=not args.no_augment, color_variety=args.color_jitter,
+                            degrade=args.degrade)
+    scenes, paste_config = None, None
+    if args.paste > 0:
+        paste_config = CompositeConfig(max_people=args.paste)
+        scenes = [build_scene_model(entry.frames, entry.boxes, paste_config)
+                  for entry in labelled]
+        print("composites: " + ", ".join(f"{len(s.cutouts)} cut-outs" for s in scenes),
+              flush=True)
     dataset = MotTrainingDataset(labelled, args.input_size, augment, seed=args.seed,
-                                 crop_hw=args.crop)
+                                 crop_hw=args.crop, scenes=scenes, composite_config=paste_config)
     val = None
     if args.val:
         val = _truth_boxes(open_sequence(args.val, args.val_gt))
@@ -226,6 +240,7 @@ def train(args: argparse.Namespace) -> Path:
         "wh_weight": wh_weight, "bn_recalibration": args.bn_recalibration,
         "crop_hw": list(args.crop) if args.crop else None,
         "color_jitter": bool(args.color_jitter), "init": args.init,
+        "degrade": bool(args.degrade), "paste": args.paste,
         "num_ids": num_ids, "samples": len(dataset),
         "data": list(args.data), "single_image_mode": bool(args.single_image_mode),
         "seed": args.seed, "device": str(device), "amp": use_amp,

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from fairmot_ros.evaluation.mot_io import FRAME, HEIGHT, LEFT, TOP, TRACK_ID, WIDTH
 from fairmot_ros.sequences import CACHE_DIR, MotSequence
 from fairmot_ros.training.augment import AugmentConfig, augment_sample
+from fairmot_ros.training.composite import CompositeConfig, SceneModel, composite
 from fairmot_ros.training.targets import MAX_OBJECTS, build_targets
 
 FRAME_CACHE_DIR = CACHE_DIR / "frames"
@@ -125,7 +126,8 @@ class MotTrainingDataset(Dataset):
     """Augmented, letterboxed samples with FairMOT targets for any number of sequences.
 
     Randomness is drawn from ``(seed, epoch, index)`` so a resumed run sees the same samples
-    and worker processes never share a generator state.
+    and worker processes never share a generator state. ``scenes`` (one per sequence, None for
+    sequences without one) turns on synthetic composites before the augmentation chain.
     """
 
     def __init__(
@@ -136,6 +138,8 @@ class MotTrainingDataset(Dataset):
         seed: int = 317,
         down_ratio: int = 4,
         crop_hw: tuple[int, int] | None = None,
+        scenes: list[SceneModel | None] | None = None,
+        composite_config: CompositeConfig | None = None,
     ) -> None:
         self.labelled = labelled
         self.input_hw = input_hw
@@ -146,6 +150,10 @@ class MotTrainingDataset(Dataset):
         if crop_hw is not None and (crop_hw[0] > input_hw[0] or crop_hw[1] > input_hw[1]):
             raise ValueError(f"crop {crop_hw} is larger than the input {input_hw}")
         self.crop_hw = crop_hw
+        if scenes is not None and len(scenes) != len(labelled):
+            raise ValueError(f"{len(scenes)} scene models for {len(labelled)} sequences")
+        self.scenes = scenes
+        self.composite_config = composite_config or CompositeConfig()
         self.index = [(s, f) for s, entry in enumerate(labelled) for f in range(len(entry.frames))]
 
     def set_epoch(self, epoch: int) -> None:
@@ -158,10 +166,15 @@ class MotTrainingDataset(Dataset):
         seq_index, frame_index = self.index[item]
         entry = self.labelled[seq_index]
         rng = np.random.default_rng((self.seed, self.epoch, item))
+        image = np.asarray(entry.frames[frame_index])
+        boxes, ids = entry.boxes[frame_index], entry.ids[frame_index]
+        scene = self.scenes[seq_index] if self.scenes is not None else None
+        if scene is not None:
+            image, boxes, ids = composite(image, boxes, ids, scene, rng, self.composite_config)
         image, boxes, ids = augment_sample(
-            np.asarray(entry.frames[frame_index]),
-            entry.boxes[frame_index],
-            entry.ids[frame_index],
+            image,
+            boxes,
+            ids,
             self.input_hw,
             rng,
             self.augment,

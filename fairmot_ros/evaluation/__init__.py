@@ -2,5 +2,6 @@
 
 ``mot_io`` reads and writes MOTChallenge text files, ``metrics`` scores results with TrackEval
 (MOTA, IDF1, HOTA and friends) and ``cli`` runs an exported model through the ROS-free core
-over a sequence. Nothing here imports torch.
+over a sequence; ``perturb`` degrades frames (noise, blur, JPEG, exposure, resolution, colour)
+for ``fairmot-eval --perturb`` and the ``robustness`` sweep. Nothing here imports torch.
 """

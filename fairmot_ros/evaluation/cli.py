@@ -4,6 +4,8 @@ The loop is the original ``eval_seq`` (spec section 5.6) on the ROS-free core: l
 ONNX Runtime + decoding (``Detector``), ``JDETracker`` with default settings and timestamps
 ``frame / fps``, Kalman boxes kept when w*h > 100 and not w/h > 1.6, MOT result lines. The
 default is the shipped model on PETS09-S2L1 frames 401-795, the range never used to train it.
+``--perturb`` wraps the frame source in a perturbation chain (``perturb.py``), so the same
+loop measures robustness to noise, blur, compression and exposure changes.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from fairmot_ros.evaluation.mot_io import write_mot_results
+from fairmot_ros.evaluation.perturb import parse_perturbations, perturb_sequence
 from fairmot_ros.sequences import PETS_TEST_RANGE, MotSequence, SequenceError, open_sequence
 
 DEFAULT_SEQUENCE = f"pets:{PETS_TEST_RANGE[0]}-{PETS_TEST_RANGE[1]}"
+METRICS_LIBRARY = "trackeval (MotChallenge2DBox, IoU 0.5)"
 
 
 def track_sequence(
@@ -64,6 +68,28 @@ def track_sequence(
     return rows, timing
 
 
+def score_sequence(
+    sequence: MotSequence, rows: list[tuple[int, int, np.ndarray]]
+) -> dict[str, object]:
+    """TrackEval metrics of ``track_sequence`` rows over the sequence's range ({} without gt).
+
+    An open-ended range (``last = 0``) is scored up to the last ground-truth frame.
+    """
+    if sequence.gt_path is None:
+        return {}
+    from fairmot_ros.evaluation.metrics import evaluate_mot
+    from fairmot_ros.evaluation.mot_io import FRAME, read_mot
+
+    gt = sequence.ground_truth()
+    last = sequence.last or int(read_mot(sequence.gt_path)[:, FRAME].max())
+    result_rows = np.array(
+        [[f, i, *tlwh, 1, -1, -1, -1] for f, i, tlwh in rows], dtype=np.float64
+    ).reshape(-1, 10)
+    return {"last_frame": last,
+            "metrics": evaluate_mot(gt, result_rows, sequence.first, last),
+            "metrics_library": METRICS_LIBRARY}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fairmot-eval",
@@ -79,12 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cpu", action="store_true", help="use the CPU provider only")
     parser.add_argument("--results", default=None, metavar="TXT", help="write MOT results here")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write metrics here")
+    parser.add_argument("--perturb", default=None, metavar="SPEC",
+                        help="perturb every frame first, e.g. noise:8 or blur:1.5+jpeg:40")
+    parser.add_argument("--perturb-seed", type=int, default=0, metavar="N",
+                        help="seed of random perturbations (with the frame index; default 0)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        chain = parse_perturbations(args.perturb, args.perturb_seed) if args.perturb else None
         if args.model is None:
             from fairmot_ros.default_model import default_model_path
 
@@ -92,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             model = Path(args.model)
         sequence = open_sequence(args.sequence, args.gt)
+        if chain is not None:
+            sequence = perturb_sequence(sequence, chain)
         providers = ("CPUExecutionProvider",) if args.cpu else None
         rows, timing = track_sequence(model, sequence, args.conf_thres, args.threads, providers)
     except (SequenceError, FileNotFoundError, ValueError) as exc:
@@ -100,19 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         write_mot_results(args.results, rows)
     report: dict = {"model": str(model), "sequence": sequence.name or str(sequence.source),
-                    "first_frame": sequence.first, "timing": timing}
-    if sequence.gt_path is not None:
-        from fairmot_ros.evaluation.metrics import evaluate_mot
-        from fairmot_ros.evaluation.mot_io import FRAME, read_mot
-
-        gt = sequence.ground_truth()
-        last = sequence.last or int(read_mot(sequence.gt_path)[:, FRAME].max())
-        result_rows = np.array(
-            [[f, i, *tlwh, 1, -1, -1, -1] for f, i, tlwh in rows], dtype=np.float64
-        ).reshape(-1, 10)
-        report["last_frame"] = last
-        report["metrics"] = evaluate_mot(gt, result_rows, sequence.first, last)
-        report["metrics_library"] = "trackeval (MotChallenge2DBox, IoU 0.5)"
+                    "first_frame": sequence.first, "timing": timing,
+                    "perturbation": chain.describe() if chain else None}
+    report.update(score_sequence(sequence, rows))
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

@@ -297,7 +297,8 @@ def export_onnx(model, path: str | os.PathLike, contract: ModelContract, opset: 
 # fairmot-export
 
 
-def _parse_size(text: str) -> tuple[int, int]:
+def parse_input_size(text: str) -> tuple[int, int]:
+    """argparse type for WIDTHxHEIGHT; the networks need multiples of 32 (stride 32)."""
     try:
         w_text, h_text = text.lower().split("x")
         width, height = int(w_text), int(h_text)
@@ -310,7 +311,8 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _int_at_least(text: str, minimum: int, what: str = "value") -> int:
+def int_at_least(text: str, minimum: int, what: str = "value") -> int:
+    """argparse type for a bounded integer, with the value named in the one-line error."""
     try:
         value = int(text)
     except ValueError:
@@ -322,14 +324,14 @@ def _int_at_least(text: str, minimum: int, what: str = "value") -> int:
 
 def _parse_batch(text: str) -> int:
     """'dynamic' -> 0 (the contract's dynamic batch), else a fixed batch >= 1."""
-    return 0 if text.lower() == "dynamic" else _int_at_least(text, 1, "batch (or 'dynamic')")
+    return 0 if text.lower() == "dynamic" else int_at_least(text, 1, "batch (or 'dynamic')")
 
 
 def _non_negative(text: str) -> int:
-    return _int_at_least(text, 0)
+    return int_at_least(text, 0)
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line (no usage dump), exit status 2."""
 
     def error(self, message: str):  # type: ignore[override]
@@ -339,7 +341,7 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from fairmot_ros.model import ARCHS
 
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="fairmot-export",
         description="Export a FairMOT checkpoint to ONNX (DeformConv opset 19) with its "
         "post-processing and self-describing metadata, validated with ONNX Runtime.",
@@ -350,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reid-dim", type=int, default=None, help="default: from checkpoint")
     parser.add_argument(
         "--input-size",
-        type=_parse_size,
+        type=parse_input_size,
         default=DEFAULT_INPUT_SIZE,
         metavar="WxH",
         help="network input, multiples of 32 (default 1088x608)",

@@ -36,7 +36,7 @@ from fairmot_ros.engine import (
     choose_providers,
 )
 from fairmot_ros.evaluation import engine_timing as timing
-from fairmot_ros.export import _int_at_least, _OneLineParser, _parse_size
+from fairmot_ros.export import OneLineParser, int_at_least, parse_input_size
 
 PROG = "python -m fairmot_ros.evaluation.engine_benchmark"
 KNOWN_PROVIDERS = frozenset(PROVIDER_ALIASES.values()) | GPU_PROVIDERS
@@ -68,11 +68,11 @@ def _list_of(choices: Sequence[str], what: str):
 
 
 def _count(minimum: int):
-    return functools.partial(_int_at_least, minimum=minimum)
+    return functools.partial(int_at_least, minimum=minimum)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Time Engine.run of exported FairMOT models per feeding path (numpy, IO "
         "binding, IO binding with the input resident on the device) and print a JSON report.",
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--checkpoint", default=None, help="weights to export (default: random)")
     models.add_argument(
         "--input-size",
-        type=_parse_size,
+        type=parse_input_size,
         default=(1088, 608),
         metavar="WxH",
         help="network input for exports, multiples of 32 (default 1088x608)",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fairmot_ros.evaluation.perturb import KINDS as PERTURBATIONS
 from fairmot_ros.preprocess import letterbox
 
 PAD_VALUE = (127.5, 127.5, 127.5)  # stored as 128 on uint8 images (spec section 2.1)
@@ -82,35 +83,35 @@ def random_degradation(
 
     Ranges: gamma U(0.5, 2) or contrast x U(0.5, 1) about the mean; Gaussian blur sigma
     U(0.5, 2.5) px; down- and up-scaling by U(0.3, 0.8); Gaussian noise sigma U(2, 15) grey
-    levels; JPEG quality U{15..70}. All in source-image pixels, before the letterbox.
+    levels; JPEG quality U{15..70}. All in source-image pixels, before the letterbox. Gamma,
+    blur, scaling and JPEG are the evaluation perturbations of the same names; contrast and
+    noise are drawn here (float32 contrast, noise from this sample's generator) because the
+    shipped model's training samples were made this way.
     """
     out = bgr
     if rng.random() < probability:
         if rng.random() < 0.5:
-            table = (255.0 * (np.arange(256) / 255.0) ** rng.uniform(0.5, 2.0)).round()
-            out = cv2.LUT(out, table.astype(np.uint8))
+            out = _degrade(out, "gamma", rng.uniform(0.5, 2.0))
         else:
             mean = float(out.mean())
             factor = rng.uniform(0.5, 1.0)
             out = np.clip((out.astype(np.float32) - mean) * factor + mean + 0.5, 0, 255)
             out = out.astype(np.uint8)
     if rng.random() < probability:
-        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 2.5))
+        out = _degrade(out, "blur", rng.uniform(0.5, 2.5))
     if rng.random() < probability:
-        height, width = out.shape[:2]
-        factor = rng.uniform(0.3, 0.8)
-        small = cv2.resize(out, (max(1, round(width * factor)), max(1, round(height * factor))),
-                           interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        out = _degrade(out, "downscale", rng.uniform(0.3, 0.8))
     if rng.random() < probability:
         noise = rng.normal(0.0, rng.uniform(2.0, 15.0), out.shape).astype(np.float32)
         out = np.clip(out.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
     if rng.random() < probability:
-        quality = int(rng.integers(15, 71))
-        ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if ok:
-            out = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+        out = _degrade(out, "jpeg", int(rng.integers(15, 71)))
     return out
+
+
+def _degrade(bgr: np.ndarray, kind: str, level: float) -> np.ndarray:
+    """One deterministic evaluation perturbation (``fairmot_ros.evaluation.perturb``)."""
+    return PERTURBATIONS[kind].apply(bgr, (float(level),), None)
 
 
 def augment_hsv(bgr: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:

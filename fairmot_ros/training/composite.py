@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from fairmot_ros.training.augment import rotate_hue
+from fairmot_ros.training.validate import iou_matrix
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,6 @@ class SceneModel:
     cutouts: list[Cutout] = field(default_factory=list)
     height_fit: tuple[float, float] = (0.0, 0.0)  # box height = a * foot_row + b
     foot_rows: tuple[float, float] = (0.0, 0.0)  # range of foot rows to place people at
-    image_hw: tuple[int, int] = (0, 0)
 
 
 def median_background(frames: np.ndarray, samples: int = 60) -> np.ndarray:
@@ -110,11 +110,10 @@ def build_scene_model(
     heights = stacked[:, 3] - stacked[:, 1]
     feet = stacked[:, 3]
     slope, intercept = np.polyfit(feet, heights, 1) if np.ptp(feet) > 1 else (0.0, heights.mean())
-    image_hw = frames.shape[1:3]
-    model = SceneModel(height_fit=(float(slope), float(intercept)), image_hw=image_hw)
     # place people from the highest seen foot row down to the image bottom: lower rows are
     # closer to the camera and show people larger than any seen, which the fit extrapolates
-    model.foot_rows = (float(feet.min()), float(image_hw[0]))
+    model = SceneModel(height_fit=(float(slope), float(intercept)),
+                       foot_rows=(float(feet.min()), float(frames.shape[1])))
     for index in range(0, len(frames), frame_step):
         boxes = boxes_per_frame[index]
         frame = np.asarray(frames[index])
@@ -129,22 +128,10 @@ def build_scene_model(
     return model
 
 
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one x1, y1, x2, y2 box with many."""
-    if not len(boxes):
-        return np.zeros(0)
-    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = ix * iy
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / (area + areas - inter + 1e-9)
-
-
 def plausible_place(box: np.ndarray, boxes: np.ndarray, max_overlap: float) -> bool:
     """A pasted person may partly hide people behind it (foot row above its own), never
     someone in front of it, and never most of anyone."""
-    overlap = box_iou(box, boxes)
+    overlap = iou_matrix(box[None], boxes)[0]
     if not len(overlap):
         return True
     in_front = boxes[:, 3] >= box[3]

@@ -8,9 +8,12 @@ from fairmot_ros.training.augment import (
     AugmentConfig,
     augment_sample,
     random_affine,
+    random_color_identity,
     random_color_variety,
     rotate_hue,
+    shift_identity_variants,
     to_grayscale,
+    variant_shift,
 )
 
 
@@ -139,3 +142,45 @@ def test_colour_variety_probabilities_are_respected():
 
 def test_colour_variety_is_off_by_default():
     assert AugmentConfig().color_variety is False
+
+
+def test_identity_variants_compose_modulo_the_variant_count():
+    ids = np.array([0, 3, 4, 9, 14, -1])  # n = 5 real identities, variants 0, 0, 0, 1, 2
+    once = shift_identity_variants(ids, 2, identity_count=5, variants=3)
+    assert once.tolist() == [10, 13, 14, 4, 9, -1]  # variant 2 + 2 wraps round to 1
+    twice = shift_identity_variants(once, 1, identity_count=5, variants=3)
+    np.testing.assert_array_equal(twice, ids)  # three steps of one variant each: back home
+    assert (once % 5 == np.where(ids >= 0, ids % 5, once % 5)).all()  # the person is kept
+    assert [variant_shift(k, 6) for k in range(6)] == [0, 30, 60, 90, 120, 150]
+
+
+def test_colour_identity_follows_the_hue_and_grayscale_forgets_it():
+    image = _colour_patches()
+    ids = np.array([0, 2, -1])
+    hue = AugmentConfig(color_variety=True, color_identities=3, hue_probability=1.0,
+                        grayscale_probability=0.0)
+    out, out_ids = random_color_identity(image, ids, np.random.default_rng(1), hue, 4)
+    variant = int(out_ids[0] // 4)
+    assert variant in (1, 2) and out_ids.tolist() == [4 * variant, 2 + 4 * variant, -1]
+    np.testing.assert_array_equal(out, rotate_hue(image, variant_shift(variant, 3)))
+    gray = AugmentConfig(color_variety=True, color_identities=3, hue_probability=0.0,
+                         grayscale_probability=1.0)
+    out, out_ids = random_color_identity(image, ids, np.random.default_rng(1), gray, 4)
+    np.testing.assert_array_equal(out, to_grayscale(image))
+    assert out_ids.tolist() == [-1, -1, -1]
+
+
+def test_augment_sample_applies_colour_identities_only_when_asked():
+    box = (40, 20, 60, 80)
+    frame = _frame_with_block(box)
+    frame[20:80, 40:60] = (0, 0, 255)
+    still = dict(degrees=0, translate=0, scale=(1.0, 1.0), shear=0, flip_probability=0,
+                 hsv_fraction=0, color_variety=True, hue_probability=1.0,
+                 grayscale_probability=0)
+    args = (frame, np.array([box], float), np.array([3]), (96, 160))
+    _, _, plain_ids = augment_sample(*args, np.random.default_rng(2), AugmentConfig(**still), 5)
+    assert plain_ids.tolist() == [3]  # colour variety alone keeps the labels
+    image, _, ids = augment_sample(*args, np.random.default_rng(2),
+                                   AugmentConfig(color_identities=6, **still), 5)
+    assert ids[0] % 5 == 3 and 1 <= ids[0] // 5 <= 5
+    assert not (image[40:60, 105:115] == (0, 0, 255)).all()  # the red block changed colour

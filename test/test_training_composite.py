@@ -91,6 +91,32 @@ def test_composite_adds_unknown_identity_boxes_over_person_pixels():
             assert red.mean() > 0.5
 
 
+def test_colour_identities_keep_the_pasted_person_in_its_variant_range():
+    frames, boxes = _scene()
+    ids = [np.array([i % 2]) for i in range(len(frames))]  # two people, alternating frames
+    scene = build_scene_model(frames, boxes, frame_step=1, ids_per_frame=ids)
+    assert [c.identity for c in scene.cutouts] == [i % 2 for i in range(len(frames))]
+    config = CompositeConfig(max_people=3, probability=1.0, hue_probability=1.0,
+                             flip_probability=0.0, color_identities=4)
+    seen = set()
+    for seed in range(20):
+        _, out_boxes, out_ids = composite(frames[0], boxes[0], np.array([0]), scene,
+                                          np.random.default_rng(seed), config, identity_count=2)
+        assert out_ids[0] == 0 and len(out_ids) == len(out_boxes)
+        pasted = out_ids[1:]
+        assert (pasted >= 2).all() and (pasted < 8).all()  # variants 1..3 of person 0 or 1
+        seen.update(pasted.tolist())
+    assert len(seen) == 6  # every person in every non-zero variant turned up
+    plain = CompositeConfig(max_people=3, probability=1.0, hue_probability=0.0,
+                            color_identities=4)
+    for seed in range(10):
+        _, _, out_ids = composite(frames[0], boxes[0], np.array([0]), scene,
+                                  np.random.default_rng(seed), plain, identity_count=2)
+        # unrotated: person 1 keeps its id, person 0 is in the frame already -> unknown
+        assert set(out_ids[1:].tolist()) <= {1, -1}
+        assert out_ids[1:].tolist().count(1) <= 1
+
+
 def test_composite_respects_its_probability():
     frames, boxes = _scene()
     scene = build_scene_model(frames, boxes, frame_step=1)

@@ -8,6 +8,11 @@ only, the detector otherwise sees a handful of clothing colours and misses new o
 degradation step (also off by default) then imitates what other cameras and links do to an image
 (tone curve, defocus, low resolution, sensor noise, JPEG), so that a detector trained on one clean
 camera does not depend on its exact rendering.
+With ``color_identities`` K, the hue rotation is one of K - 1 fixed angles and every known
+identity seen under angle k becomes identity ``id + n * k`` (n real identities): the re-ID head
+then learns K times as many clothing appearances and, unlike with labels kept across hue
+rotations, learns that clothing colour separates people. Grayscale images keep no colour to tell
+people apart, so their identities become unknown (-1).
 Boxes are x1, y1, x2, y2 pixels and are *not* clipped to the image: the ltrb targets are
 learnt from amodal boxes.
 """
@@ -40,6 +45,7 @@ class AugmentConfig:
     color_variety: bool = False  # hue rotation / grayscale before the HSV jitter
     hue_probability: float = 0.5  # rotate the hue by U{0..179} OpenCV units (full circle)
     grayscale_probability: float = 0.1
+    color_identities: int = 0  # K >= 2: hue shifts k * 180 / K units, identity id -> id + n k
     degrade: bool = False  # camera-like degradations of the source image, each independent
     degrade_probability: float = 0.12  # per kind: tone, blur, downscale, noise, jpeg
 
@@ -74,6 +80,45 @@ def random_color_variety(
     if rng.random() < config.grayscale_probability:
         bgr = to_grayscale(bgr)
     return bgr
+
+
+def variant_shift(variant: int, variants: int) -> int:
+    """Hue shift in OpenCV units of colour variant ``variant`` out of ``variants``."""
+    return round(variant * 180 / variants) % 180
+
+
+def shift_identity_variants(
+    ids: np.ndarray, variant: int, identity_count: int, variants: int
+) -> np.ndarray:
+    """Identities after rotating the hue by variant ``variant``: ``base + n * v`` becomes
+    ``base + n * ((v + variant) mod K)``, so rotations compose; unknown ids (-1) stay -1."""
+    ids = np.asarray(ids).reshape(-1)
+    if identity_count <= 0:
+        return ids.copy()
+    base, current = ids % identity_count, ids // identity_count
+    shifted = base + identity_count * ((current + variant) % variants)
+    return np.where(ids >= 0, shifted, ids)
+
+
+def random_color_identity(
+    bgr: np.ndarray,
+    ids: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig,
+    identity_count: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Colour variety with identities that follow the colours (``color_identities`` K):
+    with ``hue_probability`` one of the K - 1 non-zero variants, then grayscale with
+    ``grayscale_probability`` (identities unknown)."""
+    variants = config.color_identities
+    if rng.random() < config.hue_probability:
+        variant = int(rng.integers(1, variants))
+        bgr = rotate_hue(bgr, variant_shift(variant, variants))
+        ids = shift_identity_variants(ids, variant, identity_count, variants)
+    if rng.random() < config.grayscale_probability:
+        bgr = to_grayscale(bgr)
+        ids = np.full_like(ids, -1)
+    return bgr, ids
 
 
 def random_degradation(
@@ -193,10 +238,16 @@ def augment_sample(
     dst_hw: tuple[int, int],
     rng: np.random.Generator,
     config: AugmentConfig,
+    identity_count: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The whole chain on one frame: returns (letterboxed BGR image, boxes, ids) at ``dst_hw``."""
+    """The whole chain on one frame: returns (letterboxed BGR image, boxes, ids) at ``dst_hw``.
+
+    ``identity_count`` (the real identities, n) is needed only with ``color_identities``.
+    """
     ids = np.asarray(ids).reshape(-1)
-    if config.enabled and config.color_variety:
+    if config.enabled and config.color_variety and config.color_identities >= 2:
+        bgr, ids = random_color_identity(bgr, ids, rng, config, identity_count)
+    elif config.enabled and config.color_variety:
         bgr = random_color_variety(bgr, rng, config)
     if config.enabled:
         bgr = augment_hsv(bgr, rng, config.hsv_fraction)

@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from fairmot_ros.contract import ContractError
 from fairmot_ros.evaluation.mot_io import HEIGHT, LEFT, TOP, WIDTH
 from fairmot_ros.model import DEFAULT_REID_DIM, build_model, canonical_arch
 from fairmot_ros.model.checkpoint import save_checkpoint
+from fairmot_ros.model.recover import calibrate_unfolded_batchnorm, load_exported_weights
 from fairmot_ros.sequences import SequenceError, open_sequence
 from fairmot_ros.training.augment import AugmentConfig
 from fairmot_ros.training.batchnorm import recalibrate_batchnorm
@@ -85,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(probability 0.5) and make it grayscale (probability 0.1) before the "
                         "HSV jitter, so few clothing colours generalise (not in the original "
                         "recipe)")
+    parser.add_argument("--color-identities", type=int, default=0, metavar="K",
+                        help="with --color-jitter and --paste: hue rotations become K fixed "
+                        "variants and each identity in variant k is a new identity, so the "
+                        "re-ID head learns K x as many appearances (0: off; not in the "
+                        "original recipe)")
     parser.add_argument("--degrade", action="store_true",
                         help="camera-like degradations (tone, blur, low resolution, noise, JPEG)")
     parser.add_argument("--paste", type=int, default=0, metavar="N",
@@ -94,10 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="before each checkpoint, re-estimate BatchNorm statistics from N "
                         "training batches (helps short runs; not in the original recipe)")
     parser.add_argument("--resume", default=None, metavar="CKPT")
-    parser.add_argument("--init", default=None, metavar="CKPT",
+    parser.add_argument("--init", default=None, metavar="CKPT|ONNX",
                         help="start from these network weights (strict; any arch-matching "
-                        "checkpoint) with a new optimiser and a new identity classifier for "
-                        "this data; ignored when --resume is given")
+                        "checkpoint, or an exported .onnx whose folded BatchNorms are "
+                        "re-calibrated on this data) with a new optimiser and a new identity "
+                        "classifier for this data; ignored when --resume is given")
     parser.add_argument("--out", default="runs/train", metavar="DIR")
     parser.add_argument("--seed", type=int, default=317)
     parser.add_argument("--workers", type=int, default=0)
@@ -131,6 +139,25 @@ def _truth_boxes(sequence) -> tuple[np.ndarray, list[np.ndarray]]:
         r = rows[rows[:, 0] == sequence.first + i][:, [LEFT, TOP, WIDTH, HEIGHT]]
         truth.append(np.concatenate([r[:, :2], r[:, :2] + r[:, 2:]], axis=1))
     return frames, truth
+
+
+INIT_CALIBRATION_BATCHES = 8
+
+
+def init_from_export(
+    model: torch.nn.Module, path: str, arch: str, dataset: MotTrainingDataset, batch_size: int
+) -> None:
+    """``--init`` from an exported ``.onnx`` (``fairmot_ros.model.recover``): its weights, and
+    its BatchNorms, folded at export, given the statistics of ``INIT_CALIBRATION_BATCHES``
+    batches of the training samples (what train-mode BatchNorm will see)."""
+    try:
+        norms = load_exported_weights(model, path, arch)
+    except ContractError as exc:
+        raise ValueError(f"--init {exc}") from None
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=collate,
+                        generator=torch.Generator().manual_seed(0))
+    calibrate_unfolded_batchnorm(model, norms, (b["input"] for b in loader),
+                                 INIT_CALIBRATION_BATCHES)
 
 
 def init_weights(model: torch.nn.Module, path: str) -> None:
@@ -189,18 +216,24 @@ def train(args: argparse.Namespace) -> Path:
     out.mkdir(parents=True, exist_ok=True)
 
     sequences = _open_all(args.data, args.gt)
-    labelled, num_ids = label_sequences(sequences, args.single_image_mode)
+    labelled, real_ids = label_sequences(sequences, args.single_image_mode)
+    variants = args.color_identities
+    if variants == 1 or variants < 0:
+        raise ValueError(f"--color-identities {variants}: use 0 (off) or at least 2 variants")
+    num_ids = real_ids * max(variants, 1)  # classifier classes
     augment = AugmentConfig(enabled=not args.no_augment, color_variety=args.color_jitter,
-                            degrade=args.degrade)
+                            degrade=args.degrade, color_identities=variants)
     scenes, paste_config = None, None
     if args.paste > 0:
-        paste_config = CompositeConfig(max_people=args.paste)
-        scenes = [build_scene_model(entry.frames, entry.boxes, paste_config)
+        paste_config = CompositeConfig(max_people=args.paste, color_identities=variants)
+        scenes = [build_scene_model(entry.frames, entry.boxes, paste_config,
+                                    ids_per_frame=entry.ids if variants else None)
                   for entry in labelled]
         print("composites: " + ", ".join(f"{len(s.cutouts)} cut-outs" for s in scenes),
               flush=True)
     dataset = MotTrainingDataset(labelled, args.input_size, augment, seed=args.seed,
-                                 crop_hw=args.crop, scenes=scenes, composite_config=paste_config)
+                                 crop_hw=args.crop, scenes=scenes, composite_config=paste_config,
+                                 identity_count=real_ids)
     val = None
     if args.val:
         val = _truth_boxes(open_sequence(args.val, args.val_gt))
@@ -212,7 +245,10 @@ def train(args: argparse.Namespace) -> Path:
     )
     start_epoch, global_step, best_f1 = 1, 0, -1.0
     if args.init and not args.resume:
-        init_weights(model, args.init)
+        if args.init.lower().endswith(".onnx"):
+            init_from_export(model, args.init, arch, dataset, batch_size)
+        else:
+            init_weights(model, args.init)
         print(f"initialised the network from {args.init}", flush=True)
     if args.resume:
         container = torch.load(args.resume, map_location="cpu", weights_only=True)
@@ -241,6 +277,7 @@ def train(args: argparse.Namespace) -> Path:
         "crop_hw": list(args.crop) if args.crop else None,
         "color_jitter": bool(args.color_jitter), "init": args.init,
         "degrade": bool(args.degrade), "paste": args.paste,
+        "color_identities": variants, "real_ids": real_ids,
         "num_ids": num_ids, "samples": len(dataset),
         "data": list(args.data), "single_image_mode": bool(args.single_image_mode),
         "seed": args.seed, "device": str(device), "amp": use_amp,

@@ -6,7 +6,9 @@ frame and that background cuts each annotated person out with a soft mask. Pasti
 into other frames, at other places, with the size the scene's perspective gives that place, with
 other clothing colours and mirrored, makes new crowd configurations and partial occlusions from
 the same real pixels. Pasted people get identity -1: they train the detector, not the re-ID head
-(their appearance was altered, so their identity label would be wrong).
+(their appearance was altered, so their identity label would be wrong). With ``color_identities``
+K (see ``fairmot_ros.training.augment``), a pasted person's hue is one of K fixed variants and the
+person keeps its source identity in that variant's range, so composites train the re-ID head too.
 
 The perspective model is a line fitted to box height against foot row, which holds for a flat
 ground plane seen by a camera without roll (PETS09-S2L1 frames 1-400: median residual 3 %).
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from fairmot_ros.training.augment import rotate_hue
+from fairmot_ros.training.augment import rotate_hue, variant_shift
 from fairmot_ros.training.validate import iou_matrix
 
 
@@ -35,14 +37,17 @@ class CompositeConfig:
     max_overlap: float = 0.3  # IoU with any box the pasted person stands in front of
     mask_threshold: int = 30  # max channel |frame - background| that counts as foreground
     attempts: int = 10  # placements tried per person before giving up
+    color_identities: int = 0  # K >= 2: discrete hue variants that keep the source identity
 
 
 @dataclass
 class Cutout:
-    """One person: pixels (h, w, 3) uint8 and a soft mask (h, w) float32 in [0, 1]."""
+    """One person: pixels (h, w, 3) uint8, a soft mask (h, w) float32 in [0, 1] and the
+    person's training identity (-1 when unknown)."""
 
     pixels: np.ndarray
     mask: np.ndarray
+    identity: int = -1
 
 
 @dataclass
@@ -100,8 +105,10 @@ def build_scene_model(
     boxes_per_frame: list[np.ndarray],
     config: CompositeConfig = CompositeConfig(),
     frame_step: int = 5,
+    ids_per_frame: list[np.ndarray] | None = None,
 ) -> SceneModel:
-    """Cut-outs of isolated people every ``frame_step`` frames, and the perspective fit."""
+    """Cut-outs of isolated people every ``frame_step`` frames, and the perspective fit;
+    ``ids_per_frame`` gives each cut-out its person's identity."""
     background = median_background(frames)
     all_boxes = [b for b in boxes_per_frame if len(b)]
     if not all_boxes:
@@ -122,6 +129,8 @@ def build_scene_model(
                 continue
             cutout = cut_out(frame, background, boxes[k], config.mask_threshold)
             if cutout is not None:
+                if ids_per_frame is not None:
+                    cutout.identity = int(ids_per_frame[index][k])
                 model.cutouts.append(cutout)
     if not model.cutouts:
         raise ValueError("no clean person cut-outs found (is the camera static?)")
@@ -162,11 +171,15 @@ def composite(
     scene: SceneModel,
     rng: np.random.Generator,
     config: CompositeConfig = CompositeConfig(),
+    identity_count: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Paste up to ``max_people`` people; returns (new image, boxes, ids) with pasted ids -1.
+    """Paste up to ``max_people`` people; returns (new image, boxes, ids).
 
-    The input image is never modified. Samples drawn outside ``probability`` come back as they
-    are (copied only when people are pasted).
+    Pasted ids are -1 unless ``color_identities`` is set; then a person of known identity i
+    pasted in hue variant k gets ``i + identity_count * k``, except in variant 0 when i is
+    already in the frame (nobody is twice in one place). The input image is never modified.
+    Samples drawn outside ``probability`` come back as they are (copied only when people are
+    pasted).
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     ids = np.asarray(ids).reshape(-1)
@@ -192,14 +205,23 @@ def composite(
                 break
         else:
             continue
-        pixels = cutout.pixels
-        if rng.random() < config.hue_probability:
+        pixels, identity = cutout.pixels, -1
+        if config.color_identities >= 2:
+            variant = 0
+            if rng.random() < config.hue_probability:
+                variant = int(rng.integers(1, config.color_identities))
+                pixels = rotate_hue(pixels, variant_shift(variant, config.color_identities))
+            if cutout.identity >= 0 and identity_count > 0:
+                identity = cutout.identity + identity_count * variant
+                if variant == 0 and identity in np.concatenate(new_ids):
+                    identity = -1
+        elif rng.random() < config.hue_probability:
             pixels = rotate_hue(pixels, int(rng.integers(1, 180)))
         mask = cutout.mask
         if rng.random() < config.flip_probability:
             pixels, mask = pixels[:, ::-1], mask[:, ::-1]
         paste(out, Cutout(np.ascontiguousarray(pixels), np.ascontiguousarray(mask)), box)
         new_boxes.append(box[None])
-        new_ids.append(np.array([-1], dtype=ids.dtype if ids.size else np.int64))
+        new_ids.append(np.array([identity], dtype=ids.dtype if ids.size else np.int64))
         placed = np.concatenate([placed, box[None]])
     return out, np.concatenate(new_boxes), np.concatenate(new_ids)

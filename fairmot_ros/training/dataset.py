@@ -128,6 +128,8 @@ class MotTrainingDataset(Dataset):
     Randomness is drawn from ``(seed, epoch, index)`` so a resumed run sees the same samples
     and worker processes never share a generator state. ``scenes`` (one per sequence, None for
     sequences without one) turns on synthetic composites before the augmentation chain.
+    ``identity_count`` is the number of real identities (needed with colour identities, where
+    the classifier has ``identity_count * K`` classes).
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class MotTrainingDataset(Dataset):
         crop_hw: tuple[int, int] | None = None,
         scenes: list[SceneModel | None] | None = None,
         composite_config: CompositeConfig | None = None,
+        identity_count: int = 0,
     ) -> None:
         self.labelled = labelled
         self.input_hw = input_hw
@@ -154,6 +157,7 @@ class MotTrainingDataset(Dataset):
             raise ValueError(f"{len(scenes)} scene models for {len(labelled)} sequences")
         self.scenes = scenes
         self.composite_config = composite_config or CompositeConfig()
+        self.identity_count = identity_count
         self.index = [(s, f) for s, entry in enumerate(labelled) for f in range(len(entry.frames))]
 
     def set_epoch(self, epoch: int) -> None:
@@ -170,14 +174,10 @@ class MotTrainingDataset(Dataset):
         boxes, ids = entry.boxes[frame_index], entry.ids[frame_index]
         scene = self.scenes[seq_index] if self.scenes is not None else None
         if scene is not None:
-            image, boxes, ids = composite(image, boxes, ids, scene, rng, self.composite_config)
+            image, boxes, ids = composite(image, boxes, ids, scene, rng, self.composite_config,
+                                          self.identity_count)
         image, boxes, ids = augment_sample(
-            image,
-            boxes,
-            ids,
-            self.input_hw,
-            rng,
-            self.augment,
+            image, boxes, ids, self.input_hw, rng, self.augment, self.identity_count
         )
         if self.crop_hw is not None:
             image, boxes, ids = random_crop(image, boxes, ids, self.crop_hw, rng)

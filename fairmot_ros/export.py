@@ -233,6 +233,13 @@ def validate_onnx(
     )
 
 
+def _new_file_mode() -> int:
+    """The mode an ordinary new file gets here (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _check_writable(path: Path) -> None:
     if path.is_dir():
         raise ExportError(f"output path is a directory: {path}")
@@ -275,6 +282,7 @@ def export_with_report(
     try:
         onnx.save_model(proto, str(tmp))
         report = validate_onnx(tmp, contract, reference=wrapper if compare else None)
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600: others' nodes could not read it
         os.replace(tmp, path)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None

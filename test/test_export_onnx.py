@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 
 import numpy as np
 import onnx
@@ -145,6 +146,9 @@ def test_uint8_input_with_in_graph_topk_equals_float_path(yolo_model, tmp_path):
         input_format=INPUT_UINT8_BGR_NHWC, topk=k, batch=2,
     )  # fmt: skip
     path = export_onnx(yolo_model, tmp_path / "y.onnx", contract)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # readable like any new file
     session = _session(path)
     spec = session.get_inputs()[0]
     assert spec.type == "tensor(uint8)" and spec.shape == [2, HEIGHT, WIDTH, 3]

@@ -119,3 +119,8 @@ def test_train_fine_tunes_an_export_with_colour_identities(exported, tmp_path, c
     capsys.readouterr()
     assert train_main(args[:-1] + [str(tmp_path / "bad"), "--color-identities", "1"]) == 2
     assert "--color-identities 1" in capsys.readouterr().err
+    start = args.index("--color-jitter")
+    plain = args[:start] + args[start + 1 : start + 3] + args[start + 5 : -1]  # no jitter, paste
+    assert "--paste" not in plain and "--color-identities" in plain
+    assert train_main(plain + [str(tmp_path / "bad2")]) == 2
+    assert "needs --color-jitter or --paste" in capsys.readouterr().err

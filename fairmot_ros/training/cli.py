@@ -220,6 +220,9 @@ def train(args: argparse.Namespace) -> Path:
     variants = args.color_identities
     if variants == 1 or variants < 0:
         raise ValueError(f"--color-identities {variants}: use 0 (off) or at least 2 variants")
+    if variants and not (args.color_jitter or args.paste > 0):
+        raise ValueError("--color-identities needs --color-jitter or --paste (nothing else "
+                         "makes the colour variants)")
     num_ids = real_ids * max(variants, 1)  # classifier classes
     augment = AugmentConfig(enabled=not args.no_augment, color_variety=args.color_jitter,
                             degrade=args.degrade, color_identities=variants)

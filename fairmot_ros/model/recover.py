@@ -12,7 +12,9 @@ unchanged (exactly, up to float rounding) and a training batch like the measured
 nearly the same network.
 
 FP16 exports come back as the FP16 values in float32: the exported network, not the checkpoint
-it was made from.
+it was made from. Supported: yolov5s, whose every BatchNorm sits beside its convolution. The DCN
+networks (BatchNorms inside ``nn.Sequential``, deformable and transposed convolutions) are
+refused with a ``ContractError``; fine-tune them from their checkpoints.
 """
 
 from __future__ import annotations

@@ -149,6 +149,8 @@ def test_dataset_with_scenes_is_reproducible_and_checks_its_arguments():
     assert first["reg_mask"].sum() > plain["reg_mask"].sum()  # pasted people became targets
     with pytest.raises(ValueError, match="scene models"):
         MotTrainingDataset([labelled], (96, 128), scenes=[scene, scene])
+    with pytest.raises(ValueError, match="colour identities need identity_count"):
+        MotTrainingDataset([labelled], (96, 128), AugmentConfig(color_identities=3))
 
 
 def test_degradations_keep_shape_and_change_pixels_only_when_drawn():

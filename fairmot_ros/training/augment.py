@@ -100,6 +100,17 @@ def shift_identity_variants(
     return np.where(ids >= 0, shifted, ids)
 
 
+def random_hue_variant(
+    bgr: np.ndarray, rng: np.random.Generator, probability: float, variants: int
+) -> tuple[np.ndarray, int]:
+    """With ``probability``, rotate the hue to one of the ``variants - 1`` non-zero colour
+    variants; returns (image, variant), variant 0 meaning unchanged."""
+    if rng.random() >= probability:
+        return bgr, 0
+    variant = int(rng.integers(1, variants))
+    return rotate_hue(bgr, variant_shift(variant, variants)), variant
+
+
 def random_color_identity(
     bgr: np.ndarray,
     ids: np.ndarray,
@@ -111,9 +122,8 @@ def random_color_identity(
     with ``hue_probability`` one of the K - 1 non-zero variants, then grayscale with
     ``grayscale_probability`` (identities unknown)."""
     variants = config.color_identities
-    if rng.random() < config.hue_probability:
-        variant = int(rng.integers(1, variants))
-        bgr = rotate_hue(bgr, variant_shift(variant, variants))
+    bgr, variant = random_hue_variant(bgr, rng, config.hue_probability, variants)
+    if variant:
         ids = shift_identity_variants(ids, variant, identity_count, variants)
     if rng.random() < config.grayscale_probability:
         bgr = to_grayscale(bgr)

@@ -230,7 +230,7 @@ def train(args: argparse.Namespace) -> Path:
     if args.paste > 0:
         paste_config = CompositeConfig(max_people=args.paste, color_identities=variants)
         scenes = [build_scene_model(entry.frames, entry.boxes, paste_config,
-                                    ids_per_frame=entry.ids if variants else None)
+                                    ids_per_frame=entry.ids)
                   for entry in labelled]
         print("composites: " + ", ".join(f"{len(s.cutouts)} cut-outs" for s in scenes),
               flush=True)

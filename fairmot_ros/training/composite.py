@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from fairmot_ros.training.augment import rotate_hue, variant_shift
+from fairmot_ros.training.augment import random_hue_variant, rotate_hue
 from fairmot_ros.training.validate import iou_matrix
 
 
@@ -207,10 +207,8 @@ def composite(
             continue
         pixels, identity = cutout.pixels, -1
         if config.color_identities >= 2:
-            variant = 0
-            if rng.random() < config.hue_probability:
-                variant = int(rng.integers(1, config.color_identities))
-                pixels = rotate_hue(pixels, variant_shift(variant, config.color_identities))
+            pixels, variant = random_hue_variant(pixels, rng, config.hue_probability,
+                                                 config.color_identities)
             if cutout.identity >= 0 and identity_count > 0:
                 identity = cutout.identity + identity_count * variant
                 if variant == 0 and identity in np.concatenate(new_ids):

@@ -157,6 +157,10 @@ class MotTrainingDataset(Dataset):
             raise ValueError(f"{len(scenes)} scene models for {len(labelled)} sequences")
         self.scenes = scenes
         self.composite_config = composite_config or CompositeConfig()
+        variants = max(self.augment.color_identities, self.composite_config.color_identities)
+        if variants >= 2 and identity_count <= 0:
+            raise ValueError("colour identities need identity_count, the number of real "
+                             "identities (the classifier has identity_count x K classes)")
         self.identity_count = identity_count
         self.index = [(s, f) for s, entry in enumerate(labelled) for f in range(len(entry.frames))]
 

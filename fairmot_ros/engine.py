@@ -73,6 +73,31 @@ def choose_providers(
     return chosen, skipped
 
 
+def gpu_fallback_reason(
+    requested: Sequence[str], available: Sequence[str], active: str
+) -> str | None:
+    """Why a requested GPU provider is not the active one, in words a user can act on; None
+    when no GPU was requested or one runs.
+
+    The two causes need different fixes: a CPU-only onnxruntime build (the normal case on a
+    machine without a GPU, fixed by installing onnxruntime-gpu) and a GPU build whose provider
+    failed to start (CUDA/cuDNN libraries or the device missing, which ONNX Runtime's own log
+    names)."""
+    wanted = [p for p in requested if p in GPU_PROVIDERS]
+    if not wanted or active in GPU_PROVIDERS:
+        return None
+    built = [p for p in wanted if p in available]
+    if not built:
+        return (
+            f"this onnxruntime build has no {'/'.join(wanted)} (it offers "
+            f"{', '.join(available)}); install onnxruntime-gpu for the GPU"
+        )
+    return (
+        f"{'/'.join(built)} is in this onnxruntime build but did not start (CUDA/cuDNN "
+        "libraries or the device missing: ONNX Runtime's log above says which)"
+    )
+
+
 class Engine:
     """An ONNX Runtime session that knows its FairMOT contract.
 
@@ -121,6 +146,9 @@ class Engine:
             raise EngineError(f"cannot load ONNX model {self.model_path}: {exc}") from exc
         self.requested_providers = requested
         self.active_provider: str = self.session.get_providers()[0]
+        self.gpu_fallback_reason = gpu_fallback_reason(
+            requested, ort.get_available_providers(), self.active_provider
+        )
         if requested and self.active_provider != requested[0]:
             log.warning(
                 "ONNX Runtime runs %s on %s, not the preferred %s",

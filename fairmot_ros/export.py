@@ -16,8 +16,8 @@ import dataclasses
 import io
 import logging
 import os
+import secrets
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -233,11 +233,20 @@ def validate_onnx(
     )
 
 
-def _new_file_mode() -> int:
-    """The mode an ordinary new file gets here (0666 less the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+def _create_temp_beside(path: Path) -> Path:
+    """A new empty file next to ``path`` (same file system, so the final rename is atomic).
+
+    Created like any ordinary file, mode 0666 less the umask, which the kernel applies: unlike
+    ``tempfile.mkstemp`` (0600) it lets nodes running as other users read the model, and no
+    process-wide umask has to be read and restored."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _check_writable(path: Path) -> None:
@@ -276,13 +285,13 @@ def export_with_report(
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"ONNX export failed: {type(exc).__name__}: {message}") from exc
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    try:
+        tmp = _create_temp_beside(path)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         onnx.save_model(proto, str(tmp))
         report = validate_onnx(tmp, contract, reference=wrapper if compare else None)
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600: others' nodes could not read it
         os.replace(tmp, path)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None

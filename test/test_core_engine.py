@@ -18,7 +18,13 @@ from onnx import TensorProto, helper, numpy_helper
 from fairmot_ros.contract import INPUT_UINT8_BGR_NHWC, ContractError, ModelContract
 from fairmot_ros.decode import affine_params
 from fairmot_ros.detector import Detector
-from fairmot_ros.engine import Engine, EngineError, GpuUnavailableError, choose_providers
+from fairmot_ros.engine import (
+    Engine,
+    EngineError,
+    GpuUnavailableError,
+    choose_providers,
+    gpu_fallback_reason,
+)
 
 IN_H, IN_W, D = 64, 128, 4
 OUT_H, OUT_W = IN_H // 4, IN_W // 4
@@ -186,6 +192,20 @@ def test_unavailable_providers_are_skipped_with_a_warning(dense_model, caplog):
     assert engine.requested_providers[0] == "CUDAExecutionProvider"
     assert "CUDAExecutionProvider is not available" in caplog.text
     assert not engine.on_gpu and not engine.uses_io_binding
+    assert "this onnxruntime build has no CUDAExecutionProvider/TensorrtExecutionProvider" in (
+        engine.gpu_fallback_reason
+    )
+    assert Engine(dense_model, providers=("cpu",)).gpu_fallback_reason is None
+
+
+def test_gpu_fallback_reason_tells_a_cpu_build_from_a_provider_that_did_not_start():
+    cuda, cpu = "CUDAExecutionProvider", "CPUExecutionProvider"
+    cpu_build = gpu_fallback_reason([cuda, cpu], [cpu], cpu)
+    assert "has no CUDAExecutionProvider" in cpu_build and "install onnxruntime-gpu" in cpu_build
+    broken = gpu_fallback_reason([cuda, cpu], [cuda, cpu], cpu)
+    assert "is in this onnxruntime build but did not start" in broken
+    assert gpu_fallback_reason([cuda, cpu], [cuda, cpu], cuda) is None
+    assert gpu_fallback_reason([cpu], [cpu], cpu) is None
 
 
 def test_provider_choice_keeps_order_and_falls_back_to_cpu():

@@ -209,13 +209,14 @@ def engine_status(
     input_size: tuple[int, int],
     provider: str,
     requested: tuple[str, ...],
-    gpu_missing: bool,
+    gpu_fallback_reason: str | None,
 ) -> DiagnosticStatus:
-    """The shared inference session: WARN while a requested GPU provider is not active."""
+    """The shared inference session: WARN while a requested GPU provider is not active, with
+    the reason (:func:`fairmot_ros.engine.gpu_fallback_reason`)."""
     level, message = DiagnosticStatus.OK, f"running on {provider}"
-    if gpu_missing:
+    if gpu_fallback_reason:
         level = DiagnosticStatus.WARN
-        message = f"GPU requested ({', '.join(requested)}) but running on {provider}"
+        message = f"GPU requested but running on {provider}: {gpu_fallback_reason}"
     width, height = input_size
     return DiagnosticStatus(
         level=level,

@@ -30,7 +30,7 @@ from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
 from fairmot_ros.detector import Detector
-from fairmot_ros.engine import GPU_PROVIDERS, Engine
+from fairmot_ros.engine import Engine
 from fairmot_ros.ros.cameras import Camera, PendingFrame, make_cameras
 from fairmot_ros.ros.diagnostics import camera_status, engine_status
 from fairmot_ros.ros.image_codec import ImageDecodeError, ImageDecoder, bgr_to_imgmsg
@@ -251,11 +251,6 @@ class TrackerRuntime:
         self.detector = None
 
     # ----- start-up report -------------------------------------------------------------------
-    def gpu_missing(self) -> bool:
-        """A GPU provider was asked for and ONNX Runtime is not running on one."""
-        engine = self.detector.engine
-        return any(p in GPU_PROVIDERS for p in engine.requested_providers) and not engine.on_gpu
-
     def _log_startup(self, settings: NodeSettings, message_type: str) -> None:
         engine = self.detector.engine
         contract = engine.contract
@@ -265,15 +260,16 @@ class TrackerRuntime:
             f"{node.resolve_topic_name(c.output_topic('detections'))}"
             for c in self.cameras
         )
+        fallback = engine.gpu_fallback_reason
         line = (
             f"tracking with {self.model_path} ({contract.model_name or 'unnamed'}, "
             f"{contract.arch}, input {contract.input_width}x{contract.input_height}, "
             f"re-ID {contract.reid_dim}) on {engine.active_provider}"
-            f"{' (GPU REQUESTED BUT NOT ACTIVE)' if self.gpu_missing() else ''}; "
+            f"{f' (GPU not used: {fallback})' if fallback else ''}; "
             f"input {message_type} {settings.qos_reliability} depth {settings.queue_depth}; "
             f"{cameras}; decoder {self._decoder.backend}"
         )
-        if self.gpu_missing():
+        if fallback:
             self.logger.warning(line)
         else:
             self.logger.info(line)
@@ -416,7 +412,7 @@ class TrackerRuntime:
             engine_status(
                 str(self.model_path), contract.model_name, contract.arch,
                 (contract.input_width, contract.input_height), engine.active_provider,
-                tuple(engine.requested_providers), self.gpu_missing(),
+                tuple(engine.requested_providers), engine.gpu_fallback_reason,
             )
         ]
         for camera in self.cameras:

@@ -92,3 +92,41 @@ def test_composites_and_degradation_train_from_the_command_line(tmp_path, capsys
     assert "cut-outs" in capsys.readouterr().out
     steps = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(steps) == 3 and all(s["loss"] > 0 for s in steps)
+
+
+def test_time_limit_ends_at_an_epoch_and_resume_follows_the_same_trajectory(tmp_path, capsys):
+    seq = make_mot_folder(tmp_path / "toy", frames=4)
+    common = ["--arch", "yolov5s", "--reid-dim", "16", "--input-size", "64x64", "--data",
+              str(seq), "--batch-size", "2", "--lr-step", "2", "--threads", "1", "--epochs", "3",
+              "--bn-recalibration", "1", "--keep-every", "2"]
+    assert train_main([*common, "--out", str(tmp_path / "whole")]) == 0
+    assert sorted(p.name for p in (tmp_path / "whole").glob("model_*.pth")) == [
+        "model_2.pth", "model_3.pth", "model_last.pth"]  # every 2nd, lr step, last
+
+    split = tmp_path / "split"
+    assert train_main([*common, "--time-limit", "1e-9", "--out", str(split)]) == 0
+    assert "stopping after epoch 1" in capsys.readouterr().out
+    last = split / "model_last.pth"
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1
+    assert train_main([*common, "--time-limit", "1e-9", "--resume", str(last),
+                       "--out", str(split)]) == 0
+    assert train_main([*common, "--resume", str(last), "--out", str(split)]) == 0
+    whole = torch.load(tmp_path / "whole" / "model_last.pth", map_location="cpu",
+                       weights_only=True)
+    resumed = torch.load(last, map_location="cpu", weights_only=True)
+    assert resumed["epoch"] == 3 and resumed["train_state"]["global_step"] == 6
+    for name in ("state_dict", "loss_state"):
+        for key, value in whole[name].items():
+            torch.testing.assert_close(resumed[name][key], value, rtol=0, atol=0)
+    losses = [[json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
+              for run in (tmp_path / "whole", split)]
+    assert losses[0] == losses[1]
+
+
+def test_bad_run_limits_are_clean_errors(tmp_path, capsys):
+    seq = make_mot_folder(tmp_path / "toy", frames=4)
+    for flag, value in (("--keep-every", "0"), ("--time-limit", "-1"), ("--time-limit", "nan")):
+        code = train_main(["--data", str(seq), "--input-size", "64x64", flag, value,
+                           "--out", str(tmp_path / "o")])
+        assert code == 2
+        assert flag in capsys.readouterr().err

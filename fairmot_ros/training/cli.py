@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -112,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--max-steps", type=int, default=0,
                         help="stop after this many optimiser steps in this run (0: no limit)")
+    parser.add_argument("--time-limit", type=float, default=0.0, metavar="MIN",
+                        help="end this run after the last whole epoch that fits in MIN minutes "
+                        "(judged by the longest epoch so far), with its checkpoint written; "
+                        "--resume continues the same trajectory (0: no limit)")
+    parser.add_argument("--keep-every", type=int, default=5, metavar="N",
+                        help="keep model_EPOCH.pth every N epochs, after each lr step epoch "
+                        "and after the last (1: every epoch); model_last.pth is rewritten "
+                        "every epoch")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     return parser
 
@@ -217,6 +226,10 @@ def train(args: argparse.Namespace) -> Path:
 
     sequences = _open_all(args.data, args.gt)
     labelled, real_ids = label_sequences(sequences, args.single_image_mode)
+    if args.keep_every < 1:
+        raise ValueError(f"--keep-every {args.keep_every}: must be at least 1")
+    if not args.time_limit >= 0:  # also refuses nan
+        raise ValueError(f"--time-limit {args.time_limit}: must be >= 0 minutes")
     variants = args.color_identities
     if variants == 1 or variants < 0:
         raise ValueError(f"--color-identities {variants}: use 0 (off) or at least 2 variants")
@@ -290,8 +303,11 @@ def train(args: argparse.Namespace) -> Path:
     log = (out / "log.jsonl").open("a")
     last_path = out / "model_last.pth"
     run_steps = 0
+    run_started, longest_epoch = time.monotonic(), 0.0
+    stopped_inside_epoch = False
     model.train()
     for epoch in range(start_epoch, args.epochs + 1):
+        epoch_started = time.monotonic()
         epoch_lr = lr_at(epoch, lr, steps)
         for group in optimizer.param_groups:
             group["lr"] = epoch_lr
@@ -348,22 +364,28 @@ def train(args: argparse.Namespace) -> Path:
         with (out / "epochs.jsonl").open("a") as handle:
             handle.write(json.dumps(summary) + "\n")
         if not finished_epoch:
+            stopped_inside_epoch = True
             break
         state = {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,
                  "torch_rng": torch.get_rng_state(), "config": json.dumps(config)}
         save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch, state)
-        save_training_checkpoint(out / f"model_{epoch}.pth", model, loss_fn, optimizer, epoch,
-                                 state)
+        if epoch % args.keep_every == 0 or epoch in steps or epoch == args.epochs:
+            shutil.copyfile(last_path, out / f"model_{epoch}.pth")
         if summary.get("best"):
-            save_training_checkpoint(out / "model_best.pth", model, loss_fn, optimizer, epoch,
-                                     state)
-    else:
-        log.close()
-        return last_path
-    # stopped inside an epoch by --max-steps: keep what was learnt, marked as the prior epoch
-    state = {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,
-             "torch_rng": torch.get_rng_state(), "config": json.dumps(config)}
-    save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch - 1, state)
+            shutil.copyfile(last_path, out / "model_best.pth")
+        longest_epoch = max(longest_epoch, time.monotonic() - epoch_started)
+        used = time.monotonic() - run_started
+        if args.time_limit and epoch < args.epochs and used + longest_epoch > args.time_limit * 60:
+            print(f"time limit: {used / 60:.1f} of {args.time_limit:g} min used and an epoch "
+                  f"takes up to {longest_epoch / 60:.1f} min; stopping after epoch {epoch}. "
+                  f"Continue with the same arguments and --resume {last_path}", flush=True)
+            break
+    if stopped_inside_epoch:
+        # stopped inside an epoch by --max-steps: keep what was learnt, marked as the prior
+        # epoch (a resume repeats that epoch's samples on top of it)
+        state = {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,
+                 "torch_rng": torch.get_rng_state(), "config": json.dumps(config)}
+        save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch - 1, state)
     log.close()
     return last_path
 

@@ -72,6 +72,12 @@ def test_save_checkpoint_writes_the_original_container(tmp_path):
     wrapped = torch.nn.DataParallel(model)
     save_checkpoint(tmp_path / "dp.pth", wrapped, 8)
     assert not any(k.startswith("module.") for k in torch.load(tmp_path / "dp.pth")["state_dict"])
+    extra = save_checkpoint(tmp_path / "extra.pth", model, 9, extra={"train_state": {"step": 3}})
+    raw = torch.load(extra, weights_only=True)
+    assert raw["train_state"] == {"step": 3} and raw["epoch"] == 9
+    assert load_checkpoint(extra)[1].epoch == 9  # the original layout still loads
+    with pytest.raises(ValueError, match="epoch"):
+        save_checkpoint(tmp_path / "clash.pth", model, 9, extra={"epoch": 1})
 
 
 def test_legacy_two_channel_wh_checkpoint_is_refused_with_its_reason(tables, tmp_path):

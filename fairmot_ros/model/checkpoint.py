@@ -378,17 +378,23 @@ def save_checkpoint(
     model: nn.Module,
     epoch: int,
     optimizer: torch.optim.Optimizer | None = None,
+    extra: dict | None = None,
 ) -> Path:
     """Write ``{'epoch', 'state_dict'[, 'optimizer']}`` as the original code does (no prefixes).
 
-    Tensors are stored on the CPU and the file is written atomically (temp file + rename), so
-    an interrupted save never leaves a truncated checkpoint behind.
+    ``extra`` adds keys beside those (the trainer's resume state); loaders of the original
+    layout ignore them. Tensors are stored on the CPU and the file is written atomically (temp
+    file + rename), so an interrupted save never leaves a truncated checkpoint behind.
     """
     path = Path(path)
     state = OrderedDict((k, v.detach().cpu()) for k, v in _unwrap(model).state_dict().items())
     container: dict = {"epoch": int(epoch), "state_dict": state}
     if optimizer is not None:
         container["optimizer"] = optimizer.state_dict()
+    clash = set(extra or {}) & set(container)
+    if clash:
+        raise ValueError(f"extra checkpoint keys {sorted(clash)} would replace the original ones")
+    container.update(extra or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -189,13 +188,9 @@ def save_training_checkpoint(
     path: Path, model, loss: FairMOTLoss, optimizer, epoch: int, state: dict
 ) -> None:
     """Original container plus the resume extras, written atomically."""
-    save_checkpoint(path, model, epoch, optimizer)
-    container = torch.load(path, map_location="cpu", weights_only=True)
-    container["loss_state"] = {k: v.detach().cpu() for k, v in loss.state_dict().items()}
-    container["train_state"] = state
-    tmp = path.with_suffix(".extra.tmp")
-    torch.save(container, tmp)
-    os.replace(tmp, path)
+    loss_state = {k: v.detach().cpu() for k, v in loss.state_dict().items()}
+    save_checkpoint(path, model, epoch, optimizer,
+                    extra={"loss_state": loss_state, "train_state": state})
 
 
 def _progress(iterable, total: int, desc: str):

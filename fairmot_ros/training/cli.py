@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -193,6 +194,13 @@ def save_training_checkpoint(
                     extra={"loss_state": loss_state, "train_state": state})
 
 
+def _keep_copy(source: Path, target: Path) -> None:
+    """Copy a checkpoint under another name, atomically like the checkpoint itself."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
 def _progress(iterable, total: int, desc: str):
     try:
         from tqdm import tqdm
@@ -365,9 +373,9 @@ def train(args: argparse.Namespace) -> Path:
                  "torch_rng": torch.get_rng_state(), "config": json.dumps(config)}
         save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch, state)
         if epoch % args.keep_every == 0 or epoch in steps or epoch == args.epochs:
-            shutil.copyfile(last_path, out / f"model_{epoch}.pth")
+            _keep_copy(last_path, out / f"model_{epoch}.pth")
         if summary.get("best"):
-            shutil.copyfile(last_path, out / "model_best.pth")
+            _keep_copy(last_path, out / "model_best.pth")
         longest_epoch = max(longest_epoch, time.monotonic() - epoch_started)
         used = time.monotonic() - run_started
         if args.time_limit and epoch < args.epochs and used + longest_epoch > args.time_limit * 60:

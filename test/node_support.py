@@ -184,9 +184,15 @@ class NodeProcess:
         return self.process.wait(timeout=timeout)
 
     def kill(self) -> None:
+        """End the node: SIGINT first, so that it leaves the DDS domain cleanly (a killed
+        participant leaves its shared-memory segments in /dev/shm), SIGKILL after 10 s."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
         self._stderr.close()
 
 

@@ -15,6 +15,7 @@ TSV_FILES = {
     "yolov5s": "yolov5s_state_dict.tsv",
     "resdcn_18": "resdcn_18_state_dict.tsv",
     "resdcn_34": "resdcn_34_state_dict.tsv",
+    "hrnet_18": "hrnet18_state_dict.tsv",
 }
 
 

@@ -6,6 +6,7 @@ Small inputs (160x96) keep the exports fast; the graphs are the same at any size
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 
@@ -28,6 +29,7 @@ from fairmot_ros.contract import INPUT_UINT8_BGR_NHWC, ModelContract
 from fairmot_ros.export import ExportError, export_onnx, main
 from fairmot_ros.model import build_model
 from fairmot_ros.model.checkpoint import load_checkpoint
+from fairmot_ros.training.batchnorm import recalibrate_batchnorm
 
 WIDTH, HEIGHT = 160, 96
 
@@ -197,3 +199,47 @@ def test_export_rejects_a_contract_that_does_not_fit(yolo_model, tmp_path):
     with pytest.raises(ExportError, match="opset"):
         export_onnx(yolo_model, tmp_path / "c.onnx", fits, opset=17)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_hrnet_checkpoint_exports_without_deformconv_and_matches_pytorch(shared_dir, tmp_path):
+    rows = read_tsv(shared_dir / "data" / "fairmot" / TSV_FILES["hrnet_18"])
+    # Random weights with BatchNorm statistics measured on images, as in a trained network:
+    # HRNet's many residual and fusion sums make uncalibrated random statistics overflow.
+    net = build_model("hrnet_18")
+    net.load_state_dict(random_state_dict(rows, 9))
+    images = [{"input": torch.from_numpy(_float_input(_images(2, s)))} for s in (20, 21)]
+    recalibrate_batchnorm(net, images, len(images))
+    with torch.no_grad():  # heatmap logits of a few units: unsaturated, distinct peaks
+        net.hm[2].weight.mul_(0.25)
+    ckpt = write_original_checkpoint(tmp_path / "hrnet.pth", net.state_dict())
+    out = tmp_path / "hrnet.onnx"
+    stderr = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
+        code = main([str(ckpt), "-o", str(out), "--input-size", f"{WIDTH}x{HEIGHT}"])
+    assert code == 0, stderr.getvalue()  # arch detected from the checkpoint's tensors
+    proto = onnx.load(str(out))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["fairmot.arch"] == "hrnet_18" and props["fairmot.reid_dim"] == "128"
+    ops = {node.op_type for node in proto.graph.node}
+    assert "DeformConv" not in ops and "Resize" in ops  # nearest fusion, bilinear concat
+    model, _ = load_checkpoint(ckpt)
+    x = _float_input(_images(2, 6))
+    names = ("heatmap", "ltrb", "offset", "embedding")
+    got = dict(zip(names, _session(out).run(None, {"images": x}), strict=True))
+    want = _torch_dense(model, x)
+    np.testing.assert_allclose(got["heatmap"], want["heatmap"], rtol=0, atol=1e-4)
+    assert np.array_equal(got["heatmap"] > 0, want["heatmap"] > 0)
+    # Through 1,846 tensors with features up to ~90, FP32 rounding alone moves the box maps by
+    # ~1e-4 (PyTorch's FP32 result against the same network in float64 as much as ONNX
+    # Runtime's), so the exact network in float64 is the reference: ONNX Runtime must be as
+    # close to it as PyTorch's own FP32 forward is.
+    with torch.no_grad():
+        heads = copy.deepcopy(model).double()(torch.from_numpy(x).double())
+    exact = reference_dense({k: v.numpy() for k, v in heads.items()})
+    for name in names[1:]:
+        ort_error = np.abs(got[name] - exact[name]).max()
+        torch_error = np.abs(want[name] - exact[name]).max()
+        assert ort_error <= 1.5 * torch_error + 1e-6, (name, ort_error, torch_error)
+        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=5e-4, err_msg=name)
+    detections = [decode_frame(want, i, conf=0.4)["det_scores"].size for i in range(2)]
+    assert sum(detections) >= 5  # the comparison covered real peaks

@@ -14,6 +14,7 @@ PARAMETER_COUNTS = {  # fairmot-spec appendix (heads 1/4/D/2)
     "yolov5s": 5_013_703,
     "resdcn_18": 14_946_648,
     "resdcn_34": 25_054_808,
+    "hrnet_18": 12_086_299,
 }
 
 
@@ -119,3 +120,41 @@ def test_dla_up_returns_stride_4_to_32_pyramid():
     ]  # fmt: skip
     up = model.ida_up.up_2
     assert (up.groups, up.kernel_size, up.stride, up.padding) == (64, (8, 8), (4, 4), (2, 2))
+
+
+def test_hrnet_fuses_by_sums_and_concatenates_all_branches_at_stride_4():
+    """Each module gives branch i relu(sum over j of branch j brought to i's size and width),
+    nearest-upsampled from coarser branches; the heads read [b0, b1, b2, b3] of stage 4, the
+    coarser three bilinearly upsampled (spec 3.5)."""
+    torch.manual_seed(0)
+    model = build_model("hrnet_18").eval()
+    module = model.stage3[1]
+    seen: dict = {}
+    hooks = [
+        _capture(module, seen, "module_in", inputs=True),
+        _capture(module, seen, "module_out"),
+        _capture(model.stage4, seen, "stage4_out"),
+        _capture(model.hm[0], seen, "head_in", inputs=True),
+    ]
+    with torch.no_grad():
+        model(torch.rand(1, 3, 64, 96))
+    for hook in hooks:
+        hook.remove()
+    branches = [b(x) for b, x in zip(module.branches, seen["module_in"][0], strict=True)]
+    b0, b1, b2 = branches
+    lift = module.fuse_layers[0][1]
+    assert isinstance(lift[2], torch.nn.Upsample) and lift[2].mode == "nearest"
+    lifted = lift[1](lift[0](b1)).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    lifted2 = module.fuse_layers[0][2](b2)
+    torch.testing.assert_close(seen["module_out"][0], torch.relu(b0 + lifted + lifted2))
+    torch.testing.assert_close(
+        seen["module_out"][2],
+        torch.relu(module.fuse_layers[2][0](b0) + module.fuse_layers[2][1](b1) + b2),
+    )
+    outs = seen["stage4_out"]
+    assert [tuple(t.shape[1:]) for t in outs] == [
+        (18, 16, 24), (36, 8, 12), (72, 4, 6), (144, 2, 3),
+    ]  # fmt: skip
+    size = outs[0].shape[-2:]
+    up = [torch.nn.functional.interpolate(t, size=size, mode="bilinear") for t in outs[1:]]
+    torch.testing.assert_close(seen["head_in"][0], torch.cat([outs[0], *up], dim=1))

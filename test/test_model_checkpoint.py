@@ -183,5 +183,8 @@ def test_infer_config_and_prefix_stripping(tmp_path, tables):
     assert facts["stripped_prefix"] and "conv1.weight" in stripped
     assert infer_config(stripped) == ("resdcn_18", 32, 256)
     hrnet_like = {"stage4.0.weight": torch.zeros(1), "last_layer.0.weight": torch.zeros(1)}
-    with pytest.raises(CheckpointError, match="hrnet_18 .legacy"):
+    with pytest.raises(CheckpointError, match="hrnet_18 in the legacy .*all_hrnet_v2_w18"):
         infer_config(hrnet_like)
+    w32 = {"stage4.0.weight": torch.zeros(1), "transition1.0.0.weight": torch.zeros(32, 256, 3, 3)}
+    with pytest.raises(CheckpointError, match="HRNet-W32; only hrnet_18"):
+        infer_config(w32)

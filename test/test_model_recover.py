@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from model_support import random_state_dict
@@ -89,8 +90,16 @@ def test_uncalibrated_unfolded_batchnorm_would_change_the_training_network(expor
 
 def test_a_file_that_is_not_this_networks_export_is_refused(exported, tmp_path):
     _, path = exported
-    with pytest.raises(ContractError, match="not resdcn_18"):
-        load_exported_weights(build_model("resdcn_18", reid_dim=16), path, "resdcn_18")
+    relabelled = onnx.load(str(path))
+    for prop in relabelled.metadata_props:
+        if prop.key == "fairmot.arch":
+            prop.value = "dla_34"
+    onnx.save(relabelled, str(tmp_path / "dla.onnx"))
+    with pytest.raises(ContractError, match="is an export of dla_34, not yolov5s"):
+        load_exported_weights(build_model("yolov5s", reid_dim=16), tmp_path / "dla.onnx", "yolov5s")
+    for arch in ("resdcn_18", "hrnet_18"):
+        with pytest.raises(ContractError, match=f"yolov5s only; {arch}'s folded BatchNorms"):
+            load_exported_weights(build_model(arch, reid_dim=16), path, arch)
     wrong_dim = r"id\.2\.weight is \(16, 64, 1, 1\), the network has \(32"
     with pytest.raises(ContractError, match=wrong_dim):
         load_exported_weights(build_model("yolov5s", reid_dim=32), path, "yolov5s")

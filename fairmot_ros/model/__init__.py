@@ -24,11 +24,18 @@ __all__ = [
     "head_channels",
 ]
 
-ARCHS = ("dla_34", "yolov5s", "resdcn_18", "resdcn_34")
+ARCHS = ("dla_34", "yolov5s", "resdcn_18", "resdcn_34", "hrnet_18")
 # Spellings of the original ``--arch`` option that name the same networks.
-ARCH_ALIASES = {"yolo": "yolov5s", "yolo_0": "yolov5s", "yolov5": "yolov5s", "dla34": "dla_34"}
-DEFAULT_REID_DIM = {"dla_34": 128, "yolov5s": 64, "resdcn_18": 128, "resdcn_34": 128}
-DEFAULT_HEAD_CONV = {"dla_34": 256, "yolov5s": 64, "resdcn_18": 256, "resdcn_34": 256}
+ARCH_ALIASES = {
+    "yolo": "yolov5s", "yolo_0": "yolov5s", "yolov5": "yolov5s", "dla34": "dla_34",
+    "hrnet18": "hrnet_18", "hrnet_w18": "hrnet_18",
+}  # fmt: skip
+DEFAULT_REID_DIM = {
+    "dla_34": 128, "yolov5s": 64, "resdcn_18": 128, "resdcn_34": 128, "hrnet_18": 128,
+}  # fmt: skip
+DEFAULT_HEAD_CONV = {
+    "dla_34": 256, "yolov5s": 64, "resdcn_18": 256, "resdcn_34": 256, "hrnet_18": 256,
+}  # fmt: skip
 
 
 def canonical_arch(arch: str) -> str:
@@ -46,7 +53,7 @@ def build_model(
     """A freshly initialised FairMOT network (training init: heatmap bias -2.19).
 
     ``reid_dim`` and ``head_conv`` default to the arch's released configuration (128 / 256 for
-    DLA and ResDCN, 64 / 64 for yolov5s). The result has ``.arch``, ``.heads`` (name ->
+    DLA, ResDCN and HRNet, 64 / 64 for yolov5s). The result has ``.arch``, ``.heads`` (name ->
     channels, output order), ``.reid_dim`` and ``.head_conv``.
     """
     name = canonical_arch(arch)
@@ -62,6 +69,10 @@ def build_model(
         from fairmot_ros.model.yolo import PoseYolo
 
         return PoseYolo(reid_dim=reid, head_conv=hidden)
+    if name == "hrnet_18":
+        from fairmot_ros.model.hrnet import PoseHighResolutionNet
+
+        return PoseHighResolutionNet(reid_dim=reid, head_conv=hidden)
     from fairmot_ros.model.resdcn import PoseResNetDCN
 
     return PoseResNetDCN(depth=int(name.split("_")[1]), reid_dim=reid, head_conv=hidden)

@@ -199,15 +199,21 @@ def detect_arch(state: Mapping[str, torch.Tensor]) -> str:
             )
         return f"resdcn_{depth}"
     if any(k.startswith(("stage4.", "transition1.")) for k in keys):
-        legacy = (
-            " (legacy pre-Sep-2020 layout with last_layer)"
-            if any(k.startswith("last_layer") for k in keys)
-            else ""
-        )
-        raise CheckpointError(f"checkpoint looks like hrnet_18{legacy}, which is not supported")
+        if any(k.startswith("last_layer") for k in keys):
+            raise CheckpointError(
+                "checkpoint looks like hrnet_18 in the legacy pre-Sep-2020 layout with "
+                "last_layer (e.g. all_hrnet_v2_w18.pth), which is not supported"
+            )
+        width = state.get("transition1.0.0.weight")
+        if width is not None and _shape(width)[0] != 18:
+            raise CheckpointError(
+                f"checkpoint looks like HRNet-W{_shape(width)[0]}; only hrnet_18 (W18) is "
+                "supported"
+            )
+        return "hrnet_18"
     raise CheckpointError(
-        "cannot tell the arch of this checkpoint (no dla_up/base, backbone.model, or "
-        f"deconv_layers tensors); supported archs: {', '.join(ARCHS)}"
+        "cannot tell the arch of this checkpoint (no dla_up/base, backbone.model, "
+        f"deconv_layers or stage4 tensors); supported archs: {', '.join(ARCHS)}"
     )
 
 

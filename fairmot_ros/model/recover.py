@@ -13,8 +13,9 @@ nearly the same network.
 
 FP16 exports come back as the FP16 values in float32: the exported network, not the checkpoint
 it was made from. Supported: yolov5s, whose every BatchNorm sits beside its convolution. The DCN
-networks (BatchNorms inside ``nn.Sequential``, deformable and transposed convolutions) are
-refused with a ``ContractError``; fine-tune them from their checkpoints.
+networks (BatchNorms inside ``nn.Sequential``, deformable and transposed convolutions) and
+hrnet_18 (BatchNorms inside its transition and fusion ``nn.Sequential``s) are refused with a
+``ContractError``; fine-tune them from their checkpoints.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from fairmot_ros.contract import ContractError, ModelContract
 __all__ = ["calibrate_unfolded_batchnorm", "load_exported_weights"]
 
 EXPORT_PREFIX = "model."  # the deploy wrapper's attribute holding the network
+RECOVERABLE_ARCHS = ("yolov5s",)
 
 
 def _paired_norms(model: nn.Module) -> dict[str, nn.BatchNorm2d]:
@@ -59,6 +61,12 @@ def load_exported_weights(model: nn.Module, path: str | Path, arch: str) -> list
     network (arch in its metadata, a missing or mis-shaped tensor).
     """
     path = Path(path)
+    if arch not in RECOVERABLE_ARCHS:
+        raise ContractError(
+            f"{path}: fine-tuning from an exported file works for {', '.join(RECOVERABLE_ARCHS)}"
+            f" only; {arch}'s folded BatchNorms cannot be mapped back, so fine-tune it from its "
+            "checkpoint"
+        )
     try:
         graph_model = onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ...

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fairmot-train",
         description="Train a FairMOT network on MOT-format sequences (original recipe).",
     )
-    parser.add_argument("--arch", default="yolov5s", help="dla_34, yolov5s, resdcn_18, resdcn_34")
+    parser.add_argument("--arch", default="yolov5s",
+                        help="dla_34, yolov5s, resdcn_18, resdcn_34, hrnet_18")
     parser.add_argument("--reid-dim", type=int, default=None, help="default: 128 (64 yolov5s)")
     parser.add_argument("--head-conv", type=int, default=None)
     parser.add_argument("--input-size", type=parse_size, default=(608, 1088), metavar="WxH",

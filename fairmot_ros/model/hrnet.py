@@ -171,7 +171,7 @@ class PoseHighResolutionNet(FairMOTNet):
         for module in self.modules():  # the original's initialisation without ImageNet weights
             if isinstance(module, nn.Conv2d):
                 nn.init.normal_(module.weight, std=0.001)
-        self._add_heads(sum(WIDTHS), reid_dim, head_conv, weight_std=0.001)
+        self._add_heads(sum(WIDTHS), reid_dim, head_conv)  # torch default weights, zero biases
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))

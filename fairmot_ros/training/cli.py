@@ -290,6 +290,8 @@ def train(args: argparse.Namespace) -> Path:
 
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    if args.resume and use_amp and container.get("train_state", {}).get("amp_scaler"):
+        scaler.load_state_dict(container["train_state"]["amp_scaler"])  # loss scale, growth
     config = {
         "arch": arch, "reid_dim": reid_dim, "input_hw": list(args.input_size), "lr": lr,
         "lr_step": steps, "batch_size": batch_size, "multi_loss": multi_loss,
@@ -306,6 +308,12 @@ def train(args: argparse.Namespace) -> Path:
     print(json.dumps(config), flush=True)
     log = (out / "log.jsonl").open("a")
     last_path = out / "model_last.pth"
+    def resume_state() -> dict:
+        """What ``--resume`` needs beside the weights, optimiser and loss state."""
+        return {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,
+                "torch_rng": torch.get_rng_state(), "config": json.dumps(config),
+                "amp_scaler": scaler.state_dict()}
+
     run_steps = 0
     run_started, longest_epoch = time.monotonic(), 0.0
     stopped_inside_epoch = False
@@ -370,9 +378,7 @@ def train(args: argparse.Namespace) -> Path:
         if not finished_epoch:
             stopped_inside_epoch = True
             break
-        state = {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,
-                 "torch_rng": torch.get_rng_state(), "config": json.dumps(config)}
-        save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch, state)
+        save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch, resume_state())
         if epoch % args.keep_every == 0 or epoch in steps or epoch == args.epochs:
             _keep_copy(last_path, out / f"model_{epoch}.pth")
         if summary.get("best"):
@@ -387,9 +393,7 @@ def train(args: argparse.Namespace) -> Path:
     if stopped_inside_epoch:
         # stopped inside an epoch by --max-steps: keep what was learnt, marked as the prior
         # epoch (a resume repeats that epoch's samples on top of it)
-        state = {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,
-                 "torch_rng": torch.get_rng_state(), "config": json.dumps(config)}
-        save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch - 1, state)
+        save_training_checkpoint(last_path, model, loss_fn, optimizer, epoch - 1, resume_state())
     log.close()
     return last_path
 

@@ -308,6 +308,7 @@ def train(args: argparse.Namespace) -> Path:
     print(json.dumps(config), flush=True)
     log = (out / "log.jsonl").open("a")
     last_path = out / "model_last.pth"
+
     def resume_state() -> dict:
         """What ``--resume`` needs beside the weights, optimiser and loss state."""
         return {"global_step": global_step, "num_ids": num_ids, "best_f1": best_f1,

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fairmot_ros.model.heads import FairMOTNet
+from fairmot_ros.model.resdcn import ResBlock
 
 BN_MOMENTUM = 0.01
 WIDTHS = (18, 36, 72, 144)  # branch channels of HRNet-W18
@@ -32,22 +33,6 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 
 def _conv3x3(inplanes: int, planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
-
-
-class BasicBlock(nn.Module):
-    """Two 3x3 convs with an identity shortcut (HRNet branches keep their width)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv1 = _conv3x3(channels, channels)
-        self.bn1 = _bn(channels)
-        self.conv2 = _conv3x3(channels, channels)
-        self.bn2 = _bn(channels)
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + x)
 
 
 class Bottleneck(nn.Module):
@@ -101,12 +86,14 @@ def _fuse_layer(widths: tuple[int, ...], target: int, source: int) -> nn.Module 
 
 
 class HighResolutionModule(nn.Module):
-    """Parallel branches of BasicBlocks, then every branch receives the sum of all branches."""
+    """Parallel branches of basic residual blocks (``ResBlock``), then every branch receives
+    the sum of all branches."""
 
     def __init__(self, widths: tuple[int, ...]) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
-            nn.Sequential(*(BasicBlock(w) for _ in range(BLOCKS_PER_BRANCH))) for w in widths
+            nn.Sequential(*(ResBlock(w, w, momentum=BN_MOMENTUM) for _ in range(BLOCKS_PER_BRANCH)))
+            for w in widths
         )
         count = len(widths)
         self.fuse_layers = nn.ModuleList(

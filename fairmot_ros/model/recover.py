@@ -39,7 +39,7 @@ RECOVERABLE_ARCHS = ("yolov5s",)
 
 def _paired_norms(model: nn.Module) -> dict[str, nn.BatchNorm2d]:
     """Convolution name -> the BatchNorm applied to its output (siblings ``conv``/``bn`` or
-    ``convN``/``bnN``, the naming of every supported network that has BatchNorm)."""
+    ``convN``/``bnN``, as everywhere in yolov5s)."""
     modules = dict(model.named_modules())
     pairs: dict[str, nn.BatchNorm2d] = {}
     for name, module in modules.items():

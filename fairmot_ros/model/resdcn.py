@@ -20,20 +20,23 @@ DECONV_CHANNELS = (256, 128, 64)
 
 
 class ResBlock(nn.Module):
-    """torchvision's BasicBlock: two 3x3 convs, projection shortcut when the shape changes."""
+    """torchvision's BasicBlock: two 3x3 convs, projection shortcut when the shape changes
+    (also HRNet's branch block, with its own BatchNorm momentum)."""
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, momentum: float = BN_MOMENTUM
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
+        self.bn1 = nn.BatchNorm2d(planes, momentum=momentum)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
+        self.bn2 = nn.BatchNorm2d(planes, momentum=momentum)
         self.downsample = None
         if stride != 1 or inplanes != planes:
             self.downsample = nn.Sequential(
                 nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes, momentum=BN_MOMENTUM),
+                nn.BatchNorm2d(planes, momentum=momentum),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

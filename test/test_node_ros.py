@@ -27,7 +27,8 @@ from node_support import (  # noqa: E402
     dot_model,
     image_msg,
 )
-from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rcl_interfaces.msg import ParameterType  # noqa: E402
+from rcl_interfaces.srv import GetParameters, ListParameters, SetParameters  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -301,6 +302,26 @@ def test_diagnostics_report_rates_latency_provider_and_model(setup) -> None:
     assert float(camera["processing latency max (ms)"]) >= float(
         camera["processing latency mean (ms)"]
     )
+
+
+def test_get_parameters_answers_every_declared_name(setup) -> None:
+    """What ``ros2 param dump`` asks: one request naming every parameter. A single name
+    without a value makes rclpy answer such a request with nothing at all."""
+    from fairmot_ros.ros.parameters import ALL_PARAMETERS
+
+    _, bench, *_ = setup
+    listed = bench.call(ListParameters, f"{NODE}/list_parameters", ListParameters.Request())
+    names = list(listed.result.names)
+    assert {spec.name for spec in ALL_PARAMETERS} <= set(names)
+    reply = bench.call(GetParameters, f"{NODE}/get_parameters", GetParameters.Request(names=names))
+    assert len(reply.values) == len(names)
+    values = dict(zip(names, reply.values, strict=True))
+    unset = [n for n, v in values.items() if v.type == ParameterType.PARAMETER_NOT_SET]
+    assert not unset, f"parameters without a value: {unset}"
+    camera_names = values["camera_names"]
+    assert camera_names.type == ParameterType.PARAMETER_STRING_ARRAY
+    assert list(camera_names.string_array_value) == []
+    assert values["class_id"].string_value == "person"
 
 
 def test_sigint_exits_cleanly(setup) -> None:

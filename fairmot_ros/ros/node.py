@@ -5,15 +5,24 @@
 Plain mode (the default) loads the model, subscribes and starts tracking at once. With
 ``--lifecycle`` the node is a managed node: ``configure`` loads and warms up the ONNX session,
 ``activate`` subscribes, ``deactivate``/``cleanup``/``shutdown`` undo it, driven through the
-standard ``~/change_state`` and ``~/get_state`` services. SIGINT and SIGTERM end either mode
-cleanly with exit status 0; a start-up failure logs one error line and exits with status 1.
+standard ``~/change_state`` and ``~/get_state`` services; after ``shutdown`` the process exits.
+SIGINT and SIGTERM end either mode cleanly with exit status 0, however often and whenever they
+arrive; a start-up failure logs one error line and exits with status 1.
+
+Signals: rclpy's own handlers shut the context down from the signal, and an executor that is
+just building its wait set then fails with ``RCLError: ... context is not valid`` (a traceback
+and exit status 1 on a plain Ctrl-C). So the node installs no rclpy handlers: SIGINT/SIGTERM
+only set a stop flag that the spin loop checks between callbacks, and the context is shut
+down afterwards, in order, by the main thread.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +30,17 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from fairmot_ros.ros.runtime import StartupError, TrackerRuntime
 
 __all__ = ["NODE_NAME", "ManagedTrackerNode", "TrackerNode", "main"]
 
 NODE_NAME = "fairmot_tracker"
+# How often the spin loop looks at the stop flag; also the longest a signal waits to be seen.
+_SPIN_SLICE_S = 0.2
+# After a lifecycle shutdown: time for the change_state reply to leave before the node goes.
+_SHUTDOWN_LINGER_S = 0.5
 
 
 class TrackerNode(Node):
@@ -48,6 +62,8 @@ class ManagedTrackerNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.runtime = TrackerRuntime(self)
+        # Set by the shutdown transition: the process has nothing left to do and exits.
+        self.finalized = threading.Event()
 
     def _attempt(self, what: str, action: Any) -> TransitionCallbackReturn:
         try:
@@ -76,6 +92,7 @@ class ManagedTrackerNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.runtime.cleanup()
+        self.finalized.set()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -125,19 +142,53 @@ def _parse_cli(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class _StopFlag:
+    """SIGINT/SIGTERM handler that only records the request (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.event.set()
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self)
+
+
+def _spin(node: Any, stop: threading.Event) -> None:
+    """Run callbacks until a signal or a lifecycle shutdown asks the process to end."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    finalized = getattr(node, "finalized", None)
+    try:
+        while not stop.is_set() and not (finalized is not None and finalized.is_set()):
+            executor.spin_once(timeout_sec=_SPIN_SLICE_S)
+        if finalized is not None and finalized.is_set() and not stop.is_set():
+            linger = threading.Event()
+            timer = threading.Timer(_SHUTDOWN_LINGER_S, linger.set)
+            timer.start()
+            while not linger.is_set() and not stop.is_set():
+                executor.spin_once(timeout_sec=0.05)
+            timer.cancel()
+    finally:
+        executor.remove_node(node)
+        executor.shutdown(timeout_sec=1.0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``tracker_node``; returns the process exit status."""
+    stop = _StopFlag()
+    stop.install()
     args = list(sys.argv if argv is None else argv)
     cli = _parse_cli(rclpy.utilities.remove_ros_args(args)[1:])
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     _forward_core_logging()
     node = None
     status = 0
     try:
         node = ManagedTrackerNode() if cli.lifecycle else TrackerNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
+        _spin(node, stop.event)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except StartupError as exc:

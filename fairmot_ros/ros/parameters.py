@@ -375,8 +375,11 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
 def declare_parameters(node: Any) -> dict[str, Any]:
     """Declare every parameter on ``node``; returns the values (YAML/CLI overrides applied).
 
-    String arrays whose default is empty are declared by type, since ROS cannot infer the
-    type of an empty list.
+    ROS cannot infer the type of an empty list, so string arrays whose default is empty are
+    declared by type. Left like that they would hold no value, and rclpy's get_parameters
+    service answers a request naming such a parameter with no values at all (``ros2 param
+    dump`` prints ``{}``). So without an override they are given the empty string array
+    explicitly, before the descriptor is made read-only.
     """
     from rclpy.parameter import Parameter
 
@@ -384,8 +387,15 @@ def declare_parameters(node: Any) -> dict[str, Any]:
     for spec in ALL_PARAMETERS:
         default = spec.default
         if spec.kind is list and not default:
-            default = Parameter.Type.STRING_ARRAY
-        declared = node.declare_parameter(spec.name, default, spec.descriptor())
+            descriptor = spec.descriptor()
+            descriptor.read_only = False
+            declared = node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor)
+            if declared.type_ == Parameter.Type.NOT_SET:
+                node.set_parameters([Parameter(spec.name, Parameter.Type.STRING_ARRAY, [])])
+            node.set_descriptor(spec.name, spec.descriptor())
+            declared = node.get_parameter(spec.name)
+        else:
+            declared = node.declare_parameter(spec.name, default, spec.descriptor())
         values[spec.name] = declared.value
     return values
 

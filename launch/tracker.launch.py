@@ -8,6 +8,10 @@ The node subscribes to the relative name ``image`` (``image/compressed`` with co
 input); this file remaps it to the ``image`` argument, so nothing in the node hard-codes a
 camera topic. Outputs stay under the node's private names (``~/detections``, ``~/tracks``,
 ``~/debug_image``), that is ``/<namespace>/fairmot_tracker/...``.
+
+When the tracker process ends, the launch ends too: with a non-zero status (a start-up failure
+such as a missing model or a bad parameter, or a crash) ``ros2 launch`` exits non-zero, so
+scripts see the failure; after SIGINT or a lifecycle ``shutdown`` it exits 0.
 """
 
 from launch import LaunchDescription
@@ -16,8 +20,10 @@ from launch.actions import (
     EmitEvent,
     OpaqueFunction,
     RegisterEventHandler,
+    Shutdown,
 )
 from launch.conditions import IfCondition
+from launch.event_handlers import OnProcessExit
 from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode, Node
@@ -43,6 +49,12 @@ def _arguments():
         DeclareLaunchArgument(
             "compressed", default_value="false",
             description="read sensor_msgs/CompressedImage (jpeg/png) from <image>/compressed",
+        ),
+        DeclareLaunchArgument(
+            "qos_reliability", default_value="",
+            description="reliability of the image subscription: best_effort or reliable (large "
+            "raw images between processes need reliable on both sides); empty keeps the params "
+            "file's value (best_effort there)",
         ),
         DeclareLaunchArgument(
             "params_file",
@@ -86,8 +98,9 @@ def _nodes(context):
     image = arg("image")
     compressed = arg("compressed").lower() in TRUE
     overrides = {"compressed": compressed, "use_sim_time": arg("use_sim_time").lower() in TRUE}
-    if arg("model"):
-        overrides["model"] = arg("model")
+    for name in ("model", "qos_reliability"):
+        if arg(name):
+            overrides[name] = arg(name)
     common = dict(
         package=PACKAGE,
         executable="tracker_node",
@@ -131,7 +144,9 @@ def _nodes(context):
                 )
             )
     else:
-        actions.append(Node(**common))
+        node = Node(**common)
+        actions.append(node)
+    actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_tracker_exited)))
 
     debug_topic = "/" + "/".join(part for part in (namespace, NODE_NAME, "debug_image") if part)
     actions.append(
@@ -149,6 +164,18 @@ def _nodes(context):
         )
     )
     return actions
+
+
+def _tracker_exited(event, context):
+    """End the launch with the tracker. launch returns a non-zero status only when an action
+    raises, so a failed tracker is reported by raising (one ERROR line, no traceback)."""
+    if event.returncode != 0:
+        raise RuntimeError(
+            f"{NODE_NAME} exited with status {event.returncode} (its log above says why)"
+        )
+    if context.is_shutdown:
+        return None  # the launch is ending already (SIGINT): a second Shutdown would fail
+    return [Shutdown(reason=f"{NODE_NAME} exited")]
 
 
 def generate_launch_description() -> LaunchDescription:

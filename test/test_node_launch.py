@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "tracker.launch.py"
 ARGUMENTS = {
     "namespace", "image", "compressed", "params_file", "model", "use_sim_time", "rviz",
-    "lifecycle", "autostart", "log_level",
+    "lifecycle", "autostart", "log_level", "qos_reliability",
 }
 
 
@@ -93,6 +93,7 @@ def test_launch_starts_the_node_with_remapped_image_and_shipped_yaml(
     launch = subprocess.Popen(
         [sys.executable, "-c", _DRIVER, str(LAUNCH_FILE), *arguments],
         env=dict(os.environ, ROS_DOMAIN_ID=str(domain)), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, which Ctrl-C in a terminal signals
     )
     bench = Bench(domain)
     try:
@@ -105,15 +106,45 @@ def test_launch_starts_the_node_with_remapped_image_and_shipped_yaml(
         frame = image_msg(dot_frame([(10, 10)]), 3000.0)
         out = bench.send_and_wait(publisher, frame, outputs, timeout=30, resend_every=1.0)
         assert out.header == frame.header and [d.id for d in out.detections] == ["1"]
-        launch.send_signal(signal.SIGINT)
+        os.killpg(launch.pid, signal.SIGINT)  # Ctrl-C: launch and the node get SIGINT
         assert launch.wait(timeout=30) == 0
-        assert "Traceback" not in (tmp_path / "launch.log").read_text()
+        text = (tmp_path / "launch.log").read_text()
+        assert "Traceback" not in text and "escalating to 'SIGTERM'" not in text, text
     finally:
         if launch.poll() is None:
             launch.kill()
             launch.wait(timeout=10)
         bench.close()
         log.close()
+
+
+@pytest.mark.parametrize(
+    ("argument", "named"),
+    [("model:=/nonexistent/model.onnx", "does not exist"),
+     ("qos_reliability:=sometimes", "qos_reliability")],
+)
+def test_launch_fails_when_the_node_cannot_start(
+    argument: str, named: str, tmp_path: Path
+) -> None:
+    """``ros2 launch`` must exit non-zero when the tracker dies at start-up, so that scripts
+    see it; the reason is the node's one ERROR line, and nothing prints a traceback."""
+    _launch_available()
+    import os
+    import subprocess
+    import sys
+
+    from node_support import domain_id
+
+    result = subprocess.run(
+        [sys.executable, "-c", _DRIVER, str(LAUNCH_FILE), argument],
+        env=dict(os.environ, ROS_DOMAIN_ID=str(domain_id(2))), capture_output=True, text=True,
+        timeout=120,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "cannot start" in out and named in out, out
+    assert "exited with status 1" in out, out
+    assert "Traceback" not in out, out
 
 
 def test_rviz_is_pointed_at_the_namespaced_debug_image() -> None:

@@ -199,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             node.close()
             node.destroy_node()
         rclpy.try_shutdown()
+        # Python restores the default handlers while the interpreter finalizes, and a Ctrl-C
+        # pressed again then would end the process by the signal (status -2). Ignored
+        # handlers are left alone: from here on the process only exits.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
     return status
 
 

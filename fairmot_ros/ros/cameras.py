@@ -14,7 +14,7 @@ from fairmot_ros.ros.diagnostics import CameraStats
 from fairmot_ros.tracking import JDETracker, TrackerConfig
 from fairmot_ros.visualize import TrailHistory
 
-__all__ = ["Camera", "PendingFrame", "make_cameras"]
+__all__ = ["Camera", "PendingFrame", "make_cameras", "publisher_key"]
 
 
 @dataclass(slots=True)
@@ -28,6 +28,7 @@ class PendingFrame:
     msg: Any
     received_perf: float
     received_ns: int
+    publisher: bytes | None = None  # GID of the publisher that sent it (from MessageInfo)
 
 
 @dataclass
@@ -45,6 +46,14 @@ class Camera:
     pending: PendingFrame | None = None
     zero_stamp_warned: bool = False
     time_reversals_seen: int = 0
+    capped_seen: int = 0
+    # (width, height) of the last image tracked: a different size empties the store.
+    image_size: tuple[int, int] | None = None
+    # Publisher of the last image tracked, and whether "several clocks" was said already.
+    last_publisher: bytes | None = None
+    several_clocks_warned: bool = False
+    # time.monotonic() of the last warning about frames missed before the node.
+    missed_warned_at: float | None = None
     # Latest publication sequence number per publisher GID, to count frames lost before us.
     last_sequence: dict[bytes, int] = field(default_factory=dict)
     subscription: Any = None
@@ -70,7 +79,7 @@ class Camera:
         gid = info.get("publisher_gid")
         if sequence is None or gid is None:
             return 0
-        key = bytes(gid["data"])
+        key = publisher_key(info)
         last = self.last_sequence.get(key)
         self.last_sequence[key] = sequence
         return sequence - last - 1 if last is not None and sequence > last + 1 else 0
@@ -79,6 +88,12 @@ class Camera:
         """Empty the mailbox (with the frame condition held)."""
         frame, self.pending = self.pending, None
         return frame
+
+
+def publisher_key(info: dict) -> bytes | None:
+    """The publisher GID of a message as ``bytes`` (None where the middleware gives none)."""
+    gid = info.get("publisher_gid")
+    return None if gid is None else bytes(gid["data"])
 
 
 def make_cameras(

@@ -13,7 +13,11 @@ What is counted, per camera:
   numbers (``MessageInfo.publication_sequence_number`` per publisher GID; gaps before the first
   message seen from a publisher are not counted, and middlewares without sequence numbers
   report none);
-* ``rejected``: a frame whose bytes could not be decoded, by reason.
+* ``rejected``: a frame refused before tracking, by reason (undecodable bytes, an invalid
+  stamp, a size over the pixel limit, an image too thin for the model input);
+* ``store resets``: times the camera's tracklet store was emptied because image stamps went
+  back in time or the image size changed (the frame itself is tracked and published);
+* ``capped``: tracks removed by the ``tracker.max_tracks`` cap.
 Every received frame ends up exactly once as published, dropped or rejected.
 """
 
@@ -25,7 +29,17 @@ from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-__all__ = ["CameraStats", "IntervalSummary", "camera_status", "engine_status"]
+__all__ = [
+    "CameraStats",
+    "IntervalSummary",
+    "camera_status",
+    "engine_status",
+    "missed_frames_advice",
+]
+
+# Frames missed before the node during one period that call for the advice: at least this
+# many, and at least as many as arrived.
+MISSED_ADVICE_MIN = 10
 
 
 @dataclass
@@ -49,6 +63,11 @@ class IntervalSummary:
     total_dropped: int
     total_missed: int
     total_rejected: int
+    missed: int = 0
+    total_time_reversals: int = 0
+    total_size_changes: int = 0
+    total_capped: int = 0
+    publishers: int = 0
 
     @property
     def input_rate(self) -> float:
@@ -88,22 +107,40 @@ class CameraStats:
     rejected: int = 0
     rejected_reasons: Counter = field(default_factory=Counter)
     last_rejection: str = ""
+    time_reversals: int = 0
+    size_changes: int = 0
+    capped: int = 0
     _latency: _Accumulator = field(default_factory=_Accumulator)
     _processing: _Accumulator = field(default_factory=_Accumulator)
     _age: _Accumulator = field(default_factory=_Accumulator)
     _period_start: dict[str, int] = field(default_factory=dict)
+    _period_publishers: set = field(default_factory=set)
 
-    def record_received(self, replaced: bool, missed: int) -> None:
+    def record_received(self, replaced: bool, missed: int, publisher: bytes | None = None) -> None:
         with self._lock:
             self.received += 1
             self.dropped += replaced
             self.missed += missed
+            if publisher is not None:
+                self._period_publishers.add(publisher)
 
     def record_rejected(self, reason: str, detail: str) -> None:
         with self._lock:
             self.rejected += 1
             self.rejected_reasons[reason] += 1
             self.last_rejection = f"{reason}: {detail}"
+
+    def record_store_reset(self, cause: str) -> None:
+        """The tracklet store was emptied: ``cause`` is "time_reversal" or "size_change"."""
+        with self._lock:
+            if cause == "time_reversal":
+                self.time_reversals += 1
+            else:
+                self.size_changes += 1
+
+    def record_capped(self, count: int) -> None:
+        with self._lock:
+            self.capped += count
 
     def record_published(self, processing_s: float, latency_s: float, age_s: float) -> None:
         """``processing_s``: decode to publish; ``latency_s``: receive to publish;
@@ -123,6 +160,7 @@ class CameraStats:
                 "published": self.published,
                 "dropped": self.dropped,
                 "rejected": self.rejected,
+                "missed": self.missed,
             }
             delta = {k: v - start.get(k, 0) for k, v in totals.items()}
             summary = IntervalSummary(
@@ -143,7 +181,13 @@ class CameraStats:
                 total_dropped=self.dropped,
                 total_missed=self.missed,
                 total_rejected=self.rejected,
+                missed=delta["missed"],
+                total_time_reversals=self.time_reversals,
+                total_size_changes=self.size_changes,
+                total_capped=self.capped,
+                publishers=len(self._period_publishers),
             )
+            self._period_publishers = set()
             self._period_start = totals
             self._latency, self._processing, self._age = (
                 _Accumulator(), _Accumulator(), _Accumulator()
@@ -169,8 +213,13 @@ def camera_status(
         message = "inactive"
     elif summary.received == 0:
         level, message = DiagnosticStatus.WARN, f"no images on {topic}"
+    elif summary.publishers > 1:
+        level, message = DiagnosticStatus.WARN, f"{summary.publishers} publishers on {topic}"
     elif summary.rejected:
         level, message = DiagnosticStatus.WARN, f"{summary.rejected} images rejected"
+    elif summary.missed >= MISSED_ADVICE_MIN and summary.missed >= summary.received:
+        level = DiagnosticStatus.WARN
+        message = f"{summary.missed} frames missed before the node"
     elif summary.dropped:
         message = f"tracking, {summary.dropped} frames dropped (busy)"
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(summary.rejected_reasons.items()))
@@ -188,6 +237,10 @@ def camera_status(
                 ("frames dropped (replaced while busy)", summary.total_dropped),
                 ("frames missed before the node (sequence gaps)", summary.total_missed),
                 ("frames rejected (undecodable)", summary.total_rejected),
+                ("store emptied (stamps went back)", summary.total_time_reversals),
+                ("store emptied (image size changed)", summary.total_size_changes),
+                ("tracks removed by max_tracks", summary.total_capped),
+                ("publishers seen", summary.publishers),
                 ("rejection reasons", reasons or "none"),
                 ("last rejection", last_rejection or "none"),
                 ("processing latency mean (ms)", f"{summary.processing_mean_ms:.2f}"),
@@ -199,6 +252,31 @@ def camera_status(
                 ("active tracks", active_tracks),
             ]
         ),
+    )
+
+
+def missed_frames_advice(
+    summary: IntervalSummary, topic: str, compressed: bool, reliability: str
+) -> str | None:
+    """The warning for a period in which most frames never reached the node, naming the
+    cures; None when the period was fine. Large raw images sent best effort between processes
+    are mostly lost in Fast DDS's default UDP transport (fragments dropped), which looks like
+    a slow tracker although the node is idle."""
+    if summary.missed < MISSED_ADVICE_MIN or summary.missed < summary.received:
+        return None
+    total = summary.missed + summary.received
+    cures = []
+    if reliability != "reliable":
+        cures.append("reliable QoS on both sides (qos_reliability:=reliable and a reliable "
+                     "publisher)")
+    if not compressed:
+        cures.append("compressed input (compressed:=true)")
+    cures.append("the DDS large-data transport (FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in "
+                 "every process)")
+    return (
+        f"{summary.missed} of {total} frames published on {topic} in the last "
+        f"{summary.seconds:.1f} s never reached the node (lost in DDS before it, not dropped "
+        f"by it); cures: {'; or '.join(cures)}"
     )
 
 

@@ -7,6 +7,12 @@ JPEG/PNG payloads. Getting any of these slightly wrong gives a silently wrong pi
 colours, sheared rows), so the conversion here is exact, rejects what it cannot read with a
 reason the node logs and counts, and never lets a malformed message raise anything else.
 
+Sizes are checked before any pixel is touched: a compressed payload's width and height are
+read from its PNG IHDR or JPEG frame header, so a few hundred bytes declaring 30000x30000
+(a decompression bomb: gigabytes once decoded) are refused without being decoded, as is a raw
+image whose fields declare more than the pixel limit. Only PNG and JPEG are accepted: OpenCV
+would decode other formats too, each a header format of its own to guard.
+
 ``cv_bridge`` is used for raw images when it is importable (a full ROS install); the built-in
 conversion below is used otherwise and is what the tests here exercise.
 """
@@ -21,14 +27,27 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS",
     "SUPPORTED_ENCODINGS",
     "ImageDecodeError",
     "ImageDecoder",
     "bgr_to_imgmsg",
     "byte_array",
+    "check_scalable",
     "compressed_to_bgr",
+    "declared_size",
     "raw_to_bgr",
 ]
+
+# Three times 8K UHD (7680 x 4320 = 33.2 million pixels), about 300 MB as BGR.
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOI = b"\xff\xd8"
+# Start-of-frame markers (baseline, extended, progressive, lossless, arithmetic); C4 (DHT),
+# C8 (JPG) and CC (DAC) share the range but are not frame headers.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length field: TEM and RST0-7 (SOI is consumed before the loop).
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
 class ImageDecodeError(ValueError):
@@ -76,6 +95,15 @@ SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_LAYOUTS)
 _DEPTH_FORMAT_MARK = "compresseddepth"
 
 
+def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            "image_too_large",
+            f"{what} declares {width}x{height} = {width * height} pixels, more than "
+            f"max_image_pixels {max_pixels}",
+        )
+
+
 def raw_to_bgr(
     encoding: str,
     height: int,
@@ -83,6 +111,7 @@ def raw_to_bgr(
     step: int,
     is_bigendian: bool | int,
     data: Any,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
     """Convert the fields of a ``sensor_msgs/Image`` to an ``H x W x 3`` BGR uint8 array.
 
@@ -99,6 +128,7 @@ def raw_to_bgr(
         )
     if height <= 0 or width <= 0:
         raise ImageDecodeError("bad_size", f"image is {width}x{height}")
+    _check_pixels(width, height, max_pixels, "image")
     if layout.packed_yuv and width % 2:
         raise ImageDecodeError("bad_size", f"{encoding} needs an even width, got {width}")
     row_bytes = width * layout.channels * layout.itemsize
@@ -134,13 +164,76 @@ def raw_to_bgr(
     return cv2.cvtColor(np.ascontiguousarray(pixels), layout.cvt)
 
 
-def compressed_to_bgr(fmt: str, data: Any) -> np.ndarray:
+def _png_size(buffer: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) of the IHDR chunk, which the PNG specification puts first."""
+    if buffer.size < 24 or bytes(buffer[12:16]) != b"IHDR":
+        return None
+    return int.from_bytes(bytes(buffer[16:20]), "big"), int.from_bytes(bytes(buffer[20:24]), "big")
+
+
+def _jpeg_size(buffer: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) of the first start-of-frame segment, walking the marker segments from
+    SOI; None when the data ends, breaks the segment structure or reaches the scan first."""
+    data = memoryview(buffer)  # ints by index, nothing copied
+    i, n = 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        i += 2
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0xD8, 0xD9, 0xDA):  # SOI again, EOI or SOS before any frame header
+            return None
+        if i + 2 > n:
+            return None
+        length = (data[i] << 8) | data[i + 1]
+        if length < 2:
+            return None
+        if marker in _JPEG_SOF:
+            if length < 7 or i + 7 > n:
+                return None
+            height = (data[i + 3] << 8) | data[i + 4]
+            width = (data[i + 5] << 8) | data[i + 6]
+            return width, height
+        i += length
+    return None
+
+
+def declared_size(data: Any) -> tuple[str, int, int]:
+    """``(codec, width, height)`` that a PNG or JPEG payload declares in its header, read
+    without decoding anything. Raises ``ImageDecodeError`` for other payloads and headers
+    that do not say."""
+    try:
+        buffer = np.frombuffer(data, dtype=np.uint8)
+    except (TypeError, ValueError) as exc:
+        raise ImageDecodeError("bad_data", f"data is not a byte buffer: {exc}") from None
+    head = bytes(buffer[:8])
+    if head == _PNG_SIGNATURE:
+        codec, size = "png", _png_size(buffer)
+    elif head[:2] == _JPEG_SOI:
+        codec, size = "jpeg", _jpeg_size(buffer)
+    else:
+        raise ImageDecodeError(
+            "decode_failed", f"payload is neither PNG nor JPEG (starts {head.hex()})"
+        )
+    if size is None:
+        raise ImageDecodeError("decode_failed", f"{buffer.size} bytes: no {codec} image size")
+    return codec, size[0], size[1]
+
+
+def compressed_to_bgr(
+    fmt: str, data: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> np.ndarray:
     """Decode a ``sensor_msgs/CompressedImage`` payload (JPEG or PNG) to BGR uint8.
 
     ``format`` as written by image_transport (``"jpeg"``, ``"png"`` or
     ``"rgb8; jpeg compressed bgr8"``) is only checked for depth payloads, which are refused;
     the codec itself is recognised from the bytes. Colour, grey and 16-bit PNGs all come out
-    as 8-bit BGR.
+    as 8-bit BGR. The size the header declares is checked against ``max_pixels`` first.
     """
     if _DEPTH_FORMAT_MARK in fmt.replace(" ", "").lower():
         raise ImageDecodeError("unsupported_format", f"depth payload {fmt!r} is not an image")
@@ -150,12 +243,32 @@ def compressed_to_bgr(fmt: str, data: Any) -> np.ndarray:
         raise ImageDecodeError("bad_data", f"data is not a byte buffer: {exc}") from None
     if buffer.size == 0:
         raise ImageDecodeError("decode_failed", f"empty {fmt or 'compressed'} payload")
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    codec, width, height = declared_size(buffer)
+    if width == 0 or height == 0:
+        raise ImageDecodeError("bad_size", f"{codec} header declares {width}x{height}")
+    _check_pixels(width, height, max_pixels, f"{codec} header")
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageDecodeError("decode_failed", f"{codec}: {exc.msg.strip()}") from None
     if image is None:
         raise ImageDecodeError(
             "decode_failed", f"{buffer.size} bytes of {fmt or 'compressed'} data did not decode"
         )
     return image
+
+
+def check_scalable(height: int, width: int, input_height: int, input_width: int) -> None:
+    """Refuse an image the letterbox would shrink to zero rows or columns (1x4000, 4000x1):
+    ``fairmot_ros.preprocess.letterbox`` rounds the scaled size the same way."""
+    ratio = min(input_height / height, input_width / width)
+    new_w, new_h = round(width * ratio), round(height * ratio)
+    if new_w < 1 or new_h < 1:
+        raise ImageDecodeError(
+            "too_thin",
+            f"{width}x{height} image would be {new_w}x{new_h} pixels in the "
+            f"{input_width}x{input_height} model input",
+        )
 
 
 def _load_cv_bridge() -> Any | None:
@@ -174,8 +287,11 @@ class ImageDecoder:
     so the caller has exactly one exception to count and log.
     """
 
-    def __init__(self, use_cv_bridge: bool = True) -> None:
+    def __init__(
+        self, use_cv_bridge: bool = True, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    ) -> None:
         self._bridge = _load_cv_bridge() if use_cv_bridge else None
+        self.max_pixels = max_pixels
 
     @property
     def backend(self) -> str:
@@ -184,14 +300,16 @@ class ImageDecoder:
     def image(self, msg: Any) -> np.ndarray:
         """Decode a ``sensor_msgs/Image``."""
         if self._bridge is not None:
+            _check_pixels(msg.width, msg.height, self.max_pixels, "image")
             return self._bridge_image(msg)
         return raw_to_bgr(
-            msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
+            msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data,
+            self.max_pixels,
         )
 
     def compressed(self, msg: Any) -> np.ndarray:
         """Decode a ``sensor_msgs/CompressedImage``."""
-        return compressed_to_bgr(msg.format, msg.data)
+        return compressed_to_bgr(msg.format, msg.data, self.max_pixels)
 
     def _bridge_image(self, msg: Any) -> np.ndarray:
         try:

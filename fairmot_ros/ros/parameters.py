@@ -21,7 +21,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from fairmot_ros.ros.image_codec import DEFAULT_MAX_IMAGE_PIXELS
 from fairmot_ros.tracking import TrackerConfig
+from fairmot_ros.tracking.config import FRAME_RATE_RANGE, MAX_TRACKS_RANGE, TRACK_BUFFER_MAX
 
 __all__ = [
     "ALL_PARAMETERS",
@@ -42,6 +44,11 @@ QOS_RELIABILITY_CHOICES = ("best_effort", "reliable")
 DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 # Camera names become topic name tokens and id prefixes: keep them to what both allow.
 _CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# class_id is copied into every detection of every frame: a short label, not a payload.
+CLASS_ID_MAX_LENGTH = 256
+MAX_CAMERAS = 16
+# OpenCV's own decoder limit (CV_IO_MAX_IMAGE_PIXELS): a larger setting would not be honoured.
+MAX_IMAGE_PIXELS_LIMIT = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -174,8 +181,16 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         read_only=True, low=1, high=100,
     ),
     ParamSpec(
+        "max_image_pixels", int, DEFAULT_MAX_IMAGE_PIXELS,
+        "Images declaring more pixels (width x height, read from the PNG/JPEG header or the "
+        "Image fields) are refused before decoding (reason image_too_large). The default is "
+        "three times 8K UHD (7680x4320).",
+        low=1, high=MAX_IMAGE_PIXELS_LIMIT,
+    ),
+    ParamSpec(
         "class_id", str, "person",
-        "class_id written in every ObjectHypothesis of the detections.",
+        f"class_id written in every ObjectHypothesis of the detections (at most "
+        f"{CLASS_ID_MAX_LENGTH} characters, no NUL).",
     ),
     ParamSpec(
         "publish_embeddings", bool, False,
@@ -200,8 +215,9 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
 _TRACKER_DOCS: dict[str, tuple[str, float | None, float | None]] = {
     "frame_rate": (
         "Nominal camera rate (fps): converts image stamps into frames and scales the "
-        "lost-track budget. A change empties the tracklet store.", 0.0, 1000.0),
-    "track_buffer": ("Frames (at 30 fps) a lost track is kept for re-identification.", 0, 100000),
+        "lost-track budget. A change empties the tracklet store.", *FRAME_RATE_RANGE),
+    "track_buffer": (
+        "Frames (at 30 fps) a lost track is kept for re-identification.", 0, TRACK_BUFFER_MAX),
     "conf_thres": (
         "Detection score threshold, also the threshold for starting new tracks.", 0.0, 1.0),
     "embedding_match_thresh": (
@@ -243,6 +259,10 @@ _TRACKER_DOCS: dict[str, tuple[str, float | None, float | None]] = {
     "time_snap_frames": (
         "Stamps within this many frames of a whole frame count as that frame (absorbs "
         "stamp round-off). A change empties the tracklet store.", 0.0, 0.5),
+    "max_tracks": (
+        "Hard cap on live tracks (tracked + lost) per camera, whatever the other values; over "
+        "it the tracks lost longest are removed first (counted in /diagnostics).",
+        *MAX_TRACKS_RANGE),
 }
 
 
@@ -285,6 +305,7 @@ class NodeSettings:
     compressed: bool
     qos_reliability: str
     queue_depth: int
+    max_image_pixels: int
     class_id: str
     publish_embeddings: bool
     debug_trail_length: int
@@ -301,6 +322,22 @@ def _camera_names(topics: Sequence[str], names: Sequence[str]) -> tuple[str, ...
     if not names:
         return tuple(f"cam{i}" for i in range(len(topics)))
     return tuple(names)
+
+
+def _string_problems(merged: Mapping[str, Any]) -> list[str]:
+    """NUL characters (rcl strings end there, so the value would be cut silently) and an
+    oversized class_id."""
+    problems = []
+    for name, value in merged.items():
+        texts = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            problems.append(f"{name} contains a NUL character")
+    class_id = merged["class_id"]
+    if isinstance(class_id, str) and len(class_id) > CLASS_ID_MAX_LENGTH:
+        problems.append(
+            f"class_id has {len(class_id)} characters, at most {CLASS_ID_MAX_LENGTH}"
+        )
+    return problems
 
 
 def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
@@ -341,6 +378,9 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         problems.append(f"camera_names {bad_names} must match {_CAMERA_NAME.pattern}")
     if len(set(names)) != len(names):
         problems.append(f"camera_names {list(names)} contains duplicates")
+    if len(topics) > MAX_CAMERAS:
+        problems.append(f"image_topics lists {len(topics)} topics, at most {MAX_CAMERAS}")
+    problems.extend(_string_problems(merged))
     if not merged["providers"]:
         problems.append("providers must name at least one ONNX Runtime execution provider")
 
@@ -364,6 +404,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         compressed=bool(merged["compressed"]),
         qos_reliability=str(merged["qos_reliability"]),
         queue_depth=int(merged["queue_depth"]),
+        max_image_pixels=int(merged["max_image_pixels"]),
         class_id=str(merged["class_id"]),
         publish_embeddings=bool(merged["publish_embeddings"]),
         debug_trail_length=int(merged["debug_trail_length"]),

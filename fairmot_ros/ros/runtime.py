@@ -7,6 +7,9 @@ through the shared detector in one batch, updates each camera's tracker and publ
 executor is never blocked by inference, the node always works on the newest frame, and a frame
 overwritten in a mailbox is counted as dropped instead of silently queued or lost.
 
+Failures of single frames never stop the node: each is counted once in /diagnostics under
+its reason and warned about at most every few seconds (see README "Failure behaviour").
+
 Stages: ``configure`` loads and warms up the ONNX session and creates publishers, trackers and
 the diagnostics timer; ``activate`` subscribes and starts the image thread; ``deactivate`` and
 ``cleanup`` undo them in reverse. A plain node runs configure + activate at start-up.
@@ -23,6 +26,7 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from fairmot_ros_msgs.msg import TrackArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -31,9 +35,14 @@ from vision_msgs.msg import Detection2DArray
 
 from fairmot_ros.detector import Detector
 from fairmot_ros.engine import Engine
-from fairmot_ros.ros.cameras import Camera, PendingFrame, make_cameras
-from fairmot_ros.ros.diagnostics import camera_status, engine_status
-from fairmot_ros.ros.image_codec import ImageDecodeError, ImageDecoder, bgr_to_imgmsg
+from fairmot_ros.ros.cameras import Camera, PendingFrame, make_cameras, publisher_key
+from fairmot_ros.ros.diagnostics import camera_status, engine_status, missed_frames_advice
+from fairmot_ros.ros.image_codec import (
+    ImageDecodeError,
+    ImageDecoder,
+    bgr_to_imgmsg,
+    check_scalable,
+)
 from fairmot_ros.ros.parameters import NodeSettings, declare_parameters, settings_from_values
 from fairmot_ros.ros.track_messages import detection_array, track_array, track_id_string
 from fairmot_ros.tracking import filter_tracks
@@ -48,6 +57,13 @@ _OUTPUT_QOS = QoSProfile(
 _DEBUG_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1
 )
+
+
+# Per-frame warnings are printed at most this often (a bad stream would flood the log).
+_WARN_EVERY_S = 5.0
+# The missed-frames advice is repeated at most this often while frames keep going missing.
+_MISSED_ADVICE_EVERY_S = 30.0
+_NANOSECONDS = 1_000_000_000
 
 
 class StartupError(RuntimeError):
@@ -107,7 +123,8 @@ class TrackerRuntime:
         self.model_path: Path | None = None
         self.cameras: list[Camera] = []
         self.active = False
-        self._decoder = ImageDecoder()
+        self._decoder = ImageDecoder(max_pixels=self.settings.max_image_pixels)
+        self._sim_clock_warned_at: float | None = None
         self._frames = threading.Condition()
         self._tracker_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -147,6 +164,7 @@ class TrackerRuntime:
     def _apply_tracking_settings(self, settings: NodeSettings) -> None:
         """Hand re-tunable values to the detector and trackers (image thread, between frames)."""
         config = settings.tracker
+        self._decoder.max_pixels = settings.max_image_pixels
         if self.detector is not None:
             self.detector.conf_thres = config.detector_threshold
             self.detector.topk = settings.topk
@@ -197,8 +215,11 @@ class TrackerRuntime:
             )
         self._diagnostics_pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._last_diagnostics = time.monotonic()
+        # Steady time, not the node clock: with use_sim_time and nothing on /clock a ROS-time
+        # timer never fires, and /diagnostics would stop without a word.
         self._diagnostics_timer = node.create_timer(
-            settings.diagnostics_period, self._publish_diagnostics
+            settings.diagnostics_period, self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
 
     def activate(self) -> None:
@@ -281,11 +302,12 @@ class TrackerRuntime:
         received_ns = 0
         if stamp.sec == 0 and stamp.nanosec == 0:  # the clock is read only for unstamped images
             received_ns = self.node.get_clock().now().nanoseconds
-        frame = PendingFrame(msg, time.perf_counter(), received_ns)
+        publisher = publisher_key(info)
+        frame = PendingFrame(msg, time.perf_counter(), received_ns, publisher)
         with self._frames:
             replaced = camera.offer(frame)
             self._frames.notify()
-        camera.stats.record_received(replaced, camera.missed_before(info))
+        camera.stats.record_received(replaced, camera.missed_before(info), publisher)
 
     def _image_loop(self) -> None:
         while True:
@@ -319,15 +341,13 @@ class TrackerRuntime:
         decoded = []
         for camera, frame in batch:
             try:
-                if settings.compressed:
-                    image = self._decoder.compressed(frame.msg)
-                else:
-                    image = self._decoder.image(frame.msg)
+                image = self._decode(frame, settings)
             except ImageDecodeError as exc:
                 camera.stats.record_rejected(exc.reason, exc.detail)
                 finished.append(camera)
                 self.logger.warning(
-                    f"{camera.name}: dropped an image: {exc}", throttle_duration_sec=5.0
+                    f"{camera.name}: dropped an image: {exc}",
+                    throttle_duration_sec=_WARN_EVERY_S,
                 )
                 continue
             decoded.append((camera, frame, image))
@@ -347,16 +367,23 @@ class TrackerRuntime:
                         f"{camera.name}: images on {camera.topic} have a zero stamp; tracking "
                         "with receive times (outputs keep the zero stamp)"
                     )
+            self._check_image_size(camera, image)
             with self._tracker_lock:
                 tracks = camera.tracker.update(dets.boxes, dets.scores, dets.embeddings, timestamp)
                 store = camera.tracker.all_tracks()
                 reversals = camera.tracker.time_reversals
+                capped = camera.tracker.capped_tracks
             if reversals != camera.time_reversals_seen:
                 camera.time_reversals_seen = reversals
-                camera.trails.clear()
+                self._stamps_went_back(camera, frame)
+            camera.last_publisher = frame.publisher
+            if capped != camera.capped_seen:
+                camera.stats.record_capped(capped - camera.capped_seen)
+                camera.capped_seen = capped
                 self.logger.warning(
-                    f"{camera.name}: image stamps went back in time (bag restarted?); "
-                    "tracks were cleared"
+                    f"{camera.name}: more than tracker.max_tracks = {config.max_tracks} live "
+                    "tracks; the tracks lost longest were removed",
+                    throttle_duration_sec=_WARN_EVERY_S,
                 )
             shown = filter_tracks(tracks, config.min_box_area, config.max_aspect_ratio)
             camera.detections_pub.publish(
@@ -374,6 +401,70 @@ class TrackerRuntime:
                 done - start, done - frame.received_perf, (now_ns - stamp_ns) * 1e-9
             )
             finished.append(camera)
+
+    def _decode(self, frame: PendingFrame, settings: NodeSettings) -> Any:
+        """The frame's BGR image, or ImageDecodeError naming why it cannot be tracked."""
+        msg = frame.msg
+        if msg.header.stamp.nanosec >= _NANOSECONDS:
+            # builtin_interfaces/Time: nanosec < 1e9. Such a stamp would read up to 4.3 s
+            # ahead and the next valid frame would look like a jump back in time.
+            raise ImageDecodeError(
+                "invalid_stamp",
+                f"stamp {msg.header.stamp.sec} s + {msg.header.stamp.nanosec} ns "
+                "(nanosec must be below 1e9)",
+            )
+        if settings.compressed:
+            image = self._decoder.compressed(msg)
+        else:
+            image = self._decoder.image(msg)
+        contract = self.detector.engine.contract
+        check_scalable(image.shape[0], image.shape[1], contract.input_height, contract.input_width)
+        return image
+
+    def _check_image_size(self, camera: Camera, image: Any) -> None:
+        """Tracks live in the pixel coordinates of one image size: when the size changes, the
+        camera's store is emptied (ids restart at 1), counted and warned about."""
+        size = (int(image.shape[1]), int(image.shape[0]))
+        previous, camera.image_size = camera.image_size, size
+        if previous is None or previous == size:
+            return
+        with self._tracker_lock:
+            camera.tracker.reset()
+            camera.time_reversals_seen = camera.tracker.time_reversals
+            camera.capped_seen = camera.tracker.capped_tracks
+        camera.trails.clear()
+        camera.stats.record_store_reset("size_change")
+        self.logger.warning(
+            f"{camera.name}: image size changed from {previous[0]}x{previous[1]} to "
+            f"{size[0]}x{size[1]} on {camera.topic}; tracks were cleared and ids restart at 1",
+            throttle_duration_sec=_WARN_EVERY_S,
+        )
+
+    def _stamps_went_back(self, camera: Camera, frame: PendingFrame) -> None:
+        """Count and report a time reversal; name the likely cause once when the frame came
+        from another publisher than the one before (two clocks on one topic)."""
+        camera.trails.clear()
+        camera.stats.record_store_reset("time_reversal")
+        other = (
+            frame.publisher is not None
+            and camera.last_publisher is not None
+            and frame.publisher != camera.last_publisher
+        )
+        if other and not camera.several_clocks_warned:
+            camera.several_clocks_warned = True
+            self.logger.warning(
+                f"{camera.name}: several publishers with different clocks send to "
+                f"{self.node.resolve_topic_name(camera.topic)} (publisher GIDs "
+                f"{camera.last_publisher.hex()[:16]}... and {frame.publisher.hex()[:16]}...): "
+                "each switch between them empties the tracklet store, so tracking cannot work; "
+                "publish one camera per topic (a second camera remapped here by mistake, or a "
+                "bag playing beside a live camera?)"
+            )
+            return
+        self.logger.warning(
+            f"{camera.name}: image stamps went back in time (bag restarted?); tracks were "
+            "cleared", throttle_duration_sec=_WARN_EVERY_S,
+        )
 
     def _publish_debug(
         self, camera: Camera, image: Any, tracks: list, header: Any, settings: NodeSettings
@@ -415,8 +506,20 @@ class TrackerRuntime:
                 tuple(engine.requested_providers), engine.gpu_fallback_reason,
             )
         ]
+        self._check_sim_clock(now)
+        settings = self.settings
         for camera in self.cameras:
             summary = camera.stats.interval(seconds)
+            advice = missed_frames_advice(
+                summary, self.node.resolve_topic_name(camera.topic), settings.compressed,
+                settings.qos_reliability,
+            )
+            if advice and (
+                camera.missed_warned_at is None
+                or now - camera.missed_warned_at >= _MISSED_ADVICE_EVERY_S
+            ):
+                camera.missed_warned_at = now
+                self.logger.warning(f"{camera.name}: {advice}")
             with self._tracker_lock:
                 live = len(camera.tracker.all_tracks())
             statuses.append(
@@ -428,3 +531,19 @@ class TrackerRuntime:
         message = DiagnosticArray(status=statuses)
         message.header.stamp = self.node.get_clock().now().to_msg()
         self._diagnostics_pub.publish(message)
+
+    def _check_sim_clock(self, now: float) -> None:
+        """WARN (every 30 s) while use_sim_time is on and no /clock message has come: the node
+        clock then reads 0, and everything timed by it stands still."""
+        clock = self.node.get_clock()
+        if not getattr(clock, "ros_time_is_active", False) or clock.now().nanoseconds != 0:
+            return
+        if self._sim_clock_warned_at is not None and now - self._sim_clock_warned_at < 30.0:
+            return
+        self._sim_clock_warned_at = now
+        publishers = self.node.count_publishers("/clock")
+        self.logger.warning(
+            f"use_sim_time is true but no /clock message has arrived ({publishers} publishers "
+            "of /clock): the node clock stands at 0; start the bag player with --clock or set "
+            "use_sim_time:=false"
+        )

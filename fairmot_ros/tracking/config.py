@@ -12,6 +12,12 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+# Sane limits: beyond them a value is a typo or an attack, and the tracker would misbehave
+# (frame_rate 1e-300 turns every stamp into frame 0, so lost tracks never expire).
+FRAME_RATE_RANGE = (0.1, 1000.0)
+TRACK_BUFFER_MAX = 100_000
+MAX_TRACKS_RANGE = (1, 100_000)
+
 # chi-square 0.95 quantile for 4 degrees of freedom (x, y, aspect, height): the gate of the
 # fused appearance + motion cost.
 CHI2INV95_4DOF = 9.4877
@@ -62,6 +68,12 @@ class TrackerConfig:
     # so float round-off of message stamps cannot perturb the filter at a steady rate.
     time_snap_frames: float = 1e-3
 
+    # Hard cap on live tracks (tracked + lost), whatever the other fields: the tracklet store
+    # stays bounded even when lost tracks would be kept for a very long time (a tiny
+    # frame_rate, a huge track_buffer, a crowd of false positives). Over the cap, the tracks
+    # lost longest go first (JDETracker.capped_tracks counts them).
+    max_tracks: int = 1000
+
     @property
     def buffer_size(self) -> int:
         """Lost-track budget in frames (the original ``max_time_lost``)."""
@@ -92,25 +104,40 @@ class TrackerConfig:
 
         if reasons:
             return reasons
-        check(0 < self.frame_rate < math.inf, f"frame_rate {self.frame_rate} must be > 0")
+        low, high = FRAME_RATE_RANGE
         check(
-            self.track_buffer >= 0 and float(self.track_buffer).is_integer(),
-            f"track_buffer {self.track_buffer} must be a whole number >= 0",
+            low <= self.frame_rate <= high,
+            f"frame_rate {self.frame_rate} must be in [{low:g}, {high:g}]",
+        )
+        check(
+            0 <= self.track_buffer <= TRACK_BUFFER_MAX
+            and float(self.track_buffer).is_integer(),
+            f"track_buffer {self.track_buffer} must be a whole number in [0, {TRACK_BUFFER_MAX}]",
+        )
+        low, high = MAX_TRACKS_RANGE
+        check(
+            low <= self.max_tracks <= high and float(self.max_tracks).is_integer(),
+            f"max_tracks {self.max_tracks} must be a whole number in [{low}, {high}]",
         )
         check(0 <= self.conf_thres <= 1, f"conf_thres {self.conf_thres} must be in [0, 1]")
-        for name in ("embedding_match_thresh", "iou_match_thresh", "unconfirmed_match_thresh"):
+        for name, high in (
+            ("embedding_match_thresh", 2), ("iou_match_thresh", 1), ("unconfirmed_match_thresh", 1)
+        ):
             value = getattr(self, name)
-            check(0 < value < math.inf, f"{name} {value} must be > 0")
+            check(0 < value <= high, f"{name} {value} must be in (0, {high}]")
         check(
             0 <= self.duplicate_iou_distance <= 1,
             f"duplicate_iou_distance {self.duplicate_iou_distance} must be in [0, 1]",
         )
         check(0 <= self.motion_lambda <= 1, f"motion_lambda {self.motion_lambda} must be in [0, 1]")
-        check(self.gating_threshold > 0, f"gating_threshold {self.gating_threshold} must be > 0")
+        check(
+            0 < self.gating_threshold <= 1000,
+            f"gating_threshold {self.gating_threshold} must be in (0, 1000]",
+        )
         check(0 <= self.feature_alpha < 1, f"feature_alpha {self.feature_alpha} must be in [0, 1)")
         for name in ("std_weight_position", "std_weight_velocity"):
             value = getattr(self, name)
-            check(0 < value < math.inf, f"{name} {value} must be > 0")
+            check(0 < value <= 1, f"{name} {value} must be in (0, 1]")
         check(
             0 <= self.byte_low_thres <= 1, f"byte_low_thres {self.byte_low_thres} must be in [0, 1]"
         )
@@ -123,8 +150,13 @@ class TrackerConfig:
             0 < self.byte_match_thresh <= 1,
             f"byte_match_thresh {self.byte_match_thresh} must be in (0, 1]",
         )
-        check(self.min_box_area >= 0, f"min_box_area {self.min_box_area} must be >= 0")
-        check(self.max_aspect_ratio >= 0, f"max_aspect_ratio {self.max_aspect_ratio} must be >= 0")
+        check(
+            0 <= self.min_box_area <= 1e8, f"min_box_area {self.min_box_area} must be in [0, 1e8]"
+        )
+        check(
+            0 <= self.max_aspect_ratio <= 1000,
+            f"max_aspect_ratio {self.max_aspect_ratio} must be in [0, 1000]",
+        )
         check(
             0 <= self.time_snap_frames < 0.5,
             f"time_snap_frames {self.time_snap_frames} must be in [0, 0.5)",

@@ -111,6 +111,7 @@ class JDETracker:
         )
         self.time_reversals = 0
         self.dropped_detections = 0
+        self.capped_tracks = 0  # tracks removed by config.max_tracks
         self.reset()
 
     # ----- public --------------------------------------------------------------------------
@@ -183,7 +184,26 @@ class JDETracker:
         if len(scores):
             self._dim = embeddings.shape[1]
         self._expire_silent()
-        return self._step(boxes, scores, embeddings, dt, first_frame)
+        activated = self._step(boxes, scores, embeddings, dt, first_frame)
+        return self._cap_tracks(activated)
+
+    def _cap_tracks(self, activated: list[Track]) -> list[Track]:
+        """Hold the store to ``config.max_tracks`` whatever the other settings: lost tracks go
+        first, those lost longest first, then tracked ones (tentative before confirmed, least
+        recently updated first). Counted in ``capped_tracks``; returns ``activated`` less the
+        removed tracks."""
+        excess = len(self._tracked) + len(self._lost) - self._config.max_tracks
+        if excess <= 0:
+            return activated
+        by_age = sorted(self._lost, key=lambda t: t.frame_id)
+        by_age += sorted(self._tracked, key=lambda t: (t.is_activated, t.frame_id))
+        removed = {id(t) for t in by_age[:excess]}
+        for track in by_age[:excess]:
+            track.mark_removed()
+        self._lost = [t for t in self._lost if id(t) not in removed]
+        self._tracked = [t for t in self._tracked if id(t) not in removed]
+        self.capped_tracks += excess
+        return [t for t in activated if id(t) not in removed]
 
     # ----- internals -----------------------------------------------------------------------
     def _clear(self) -> None:

@@ -128,7 +128,17 @@ class ModelContract:
 
     @classmethod
     def from_metadata(cls, props: Mapping[str, str], source: str = "model") -> ModelContract:
-        """Read a contract back from ONNX metadata; a clear error names what is missing."""
+        """Read a contract back from ONNX metadata; a clear error names what is missing.
+
+        The metadata comes from a file: anything may be in it, and every problem becomes a
+        ``ContractError`` (nothing else escapes).
+        """
+        not_text = sorted(
+            str(key) for key, value in props.items()
+            if str(key).startswith(KEY_PREFIX) and not isinstance(value, str)
+        )
+        if not_text:
+            raise ContractError(f"{source} metadata values are not text: {', '.join(not_text)}")
         version = props.get(KEY_PREFIX + "contract_version")
         if version is None:
             raise ContractError(

@@ -239,7 +239,9 @@ def test_max_tracks_caps_the_store_and_counts_the_removed(live) -> None:
             msg = image_msg(dot_frame(cells), next_stamp())
             live.bench.send_and_wait(live.publisher, msg, live.outputs)
             stamp = msg.header.stamp
-            live.bench.spin_until(lambda: any(t.header.stamp == stamp for t in live.tracks), 10)
+            live.bench.spin_until(
+                lambda s=stamp: any(t.header.stamp == s for t in live.tracks), 10
+            )
             store = next(t for t in reversed(live.tracks) if t.header.stamp == stamp)
             assert len(store.tracks) <= 2
         live.wait_counts(lambda c: int(c.get(key, 0)) > before, "capped tracks")

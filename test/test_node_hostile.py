@@ -157,6 +157,21 @@ def test_images_too_thin_for_the_model_input_are_refused_by_name(live, width, he
     assert "Traceback" not in live.node.output() and "[ERROR]" not in live.node.output()
 
 
+def test_oversized_strings_in_a_message_are_refused_or_cut(live) -> None:
+    """A long frame_id would be copied into every output; a long encoding would be quoted in
+    the log and in every diagnostics message."""
+    seen = live.reasons()
+    long_frame = image_msg(dot_frame([(10, 10)]), next_stamp(), frame_id="f" * 20_000)
+    live.publisher.publish(long_frame)
+    live.wait_reason("bad_frame_id", seen.get("bad_frame_id", 0) + 1)
+    odd = image_msg(dot_frame([(10, 10)]), next_stamp())
+    odd.encoding = "x" * 20_000
+    live.publisher.publish(odd)
+    live.wait_reason("unsupported_encoding", seen.get("unsupported_encoding", 0) + 1)
+    assert len(live.counts()["last rejection"]) < 1000
+    assert len(live.frame([(10, 10)]).detections) == 1
+
+
 def test_a_raw_image_over_the_pixel_limit_is_refused_before_conversion(live) -> None:
     seen = live.reasons().get("image_too_large", 0)
     msg = raw(30000, 30000, data=b"\x80" * 3000)  # declares 900 MP, carries 3 kB

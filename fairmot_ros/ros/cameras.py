@@ -16,6 +16,9 @@ from fairmot_ros.visualize import TrailHistory
 
 __all__ = ["Camera", "PendingFrame", "make_cameras", "publisher_key"]
 
+# Publishers whose sequence numbers are remembered per camera (the most recently heard).
+_MAX_PUBLISHERS = 64
+
 
 @dataclass(slots=True)
 class PendingFrame:
@@ -80,8 +83,10 @@ class Camera:
         if sequence is None or gid is None:
             return 0
         key = publisher_key(info)
-        last = self.last_sequence.get(key)
-        self.last_sequence[key] = sequence
+        last = self.last_sequence.pop(key, None)
+        self.last_sequence[key] = sequence  # newest last: the dict is in order of last use
+        if len(self.last_sequence) > _MAX_PUBLISHERS:  # publishers come and go on long runs
+            del self.last_sequence[next(iter(self.last_sequence))]
         return sequence - last - 1 if last is not None and sequence > last + 1 else 0
 
     def take(self) -> PendingFrame | None:

@@ -50,10 +50,17 @@ _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
+_MAX_DETAIL = 300
+
+
 class ImageDecodeError(ValueError):
     """A message cannot be turned into a BGR image; ``reason`` is a short, stable category."""
 
     def __init__(self, reason: str, detail: str) -> None:
+        # Details quote message fields (an encoding, a format): keep a hostile 1 MB string
+        # out of the log and of every diagnostics message.
+        if len(detail) > _MAX_DETAIL:
+            detail = detail[:_MAX_DETAIL] + "..."
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail

@@ -64,6 +64,9 @@ _WARN_EVERY_S = 5.0
 # The missed-frames advice is repeated at most this often while frames keep going missing.
 _MISSED_ADVICE_EVERY_S = 30.0
 _NANOSECONDS = 1_000_000_000
+# frame_id is copied into the header of every output and every Detection2D: a TF frame name,
+# not a payload.
+_MAX_FRAME_ID = 256
 
 
 class StartupError(RuntimeError):
@@ -412,6 +415,11 @@ class TrackerRuntime:
                 "invalid_stamp",
                 f"stamp {msg.header.stamp.sec} s + {msg.header.stamp.nanosec} ns "
                 "(nanosec must be below 1e9)",
+            )
+        if len(msg.header.frame_id) > _MAX_FRAME_ID:
+            raise ImageDecodeError(
+                "bad_frame_id",
+                f"frame_id of {len(msg.header.frame_id)} characters (at most {_MAX_FRAME_ID})",
             )
         if settings.compressed:
             image = self._decoder.compressed(msg)

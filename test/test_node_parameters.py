@@ -96,6 +96,14 @@ def test_defaults_are_valid_and_derive_camera_names() -> None:
         ({"tracker.conf_thres": float("nan")}, "NaN"),
         ({"tracker.byte_enabled": True, "tracker.byte_low_thres": 0.5}, "byte_low_thres"),
         ({"nonsense": 1}, "unknown"),
+        ({"image_topics": ["bad topic!"]}, "not a valid topic name"),
+        ({"image_topics": [f"/cam{i}" for i in range(17)]}, "at most 16"),
+        ({"class_id": "x" * 257}, "at most 256"),
+        ({"class_id": "per\x00son"}, "class_id contains a NUL"),
+        ({"model": "/models/a\x00.onnx"}, "model contains a NUL"),
+        ({"tracker.frame_rate": 1e-300}, "frame_rate"),
+        ({"tracker.max_tracks": 0}, "max_tracks"),
+        ({"max_image_pixels": 0}, "max_image_pixels"),
     ],
 )
 def test_invalid_values_are_rejected_with_a_reason(values: dict, reason: str) -> None:

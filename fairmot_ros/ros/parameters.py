@@ -324,6 +324,26 @@ def _camera_names(topics: Sequence[str], names: Sequence[str]) -> tuple[str, ...
     return tuple(names)
 
 
+def _topic_problems(topics: Sequence[str]) -> list[str]:
+    """Topic names rcl would refuse when subscribing (checked by rclpy's own validator where
+    rclpy is installed), so the node says so at start-up instead of failing to subscribe."""
+    try:
+        from rclpy.exceptions import InvalidTopicNameException
+        from rclpy.validate_topic_name import validate_topic_name
+    except ImportError:
+        return []
+    problems = []
+    for topic in topics:
+        if "\x00" in topic:
+            continue  # reported with the other NUL characters
+        try:
+            validate_topic_name(topic)
+        except InvalidTopicNameException as exc:
+            reason = str(exc).splitlines()[0].removeprefix("Invalid topic name: ").rstrip(":")
+            problems.append(f"image_topics entry {topic!r} is not a valid topic name: {reason}")
+    return problems
+
+
 def _string_problems(merged: Mapping[str, Any]) -> list[str]:
     """NUL characters (rcl strings end there, so the value would be cut silently) and an
     oversized class_id."""
@@ -378,6 +398,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         problems.append(f"camera_names {bad_names} must match {_CAMERA_NAME.pattern}")
     if len(set(names)) != len(names):
         problems.append(f"camera_names {list(names)} contains duplicates")
+    problems.extend(_topic_problems(topics))
     if len(topics) > MAX_CAMERAS:
         problems.append(f"image_topics lists {len(topics)} topics, at most {MAX_CAMERAS}")
     problems.extend(_string_problems(merged))

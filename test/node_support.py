@@ -21,9 +21,11 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -312,3 +314,28 @@ class Bench:
                 if resend_every is None or time.monotonic() > deadline:
                     raise
         return next(o for o in outputs if (o.header.stamp.sec, o.header.stamp.nanosec) == stamp)
+
+
+def png_declaring(width: int, height: int, body: bytes = b"", colour: int = 2) -> bytes:
+    """A well-formed PNG (IHDR, one IDAT of ``body`` deflated, IEND) declaring ``width`` x
+    ``height``: with a large size and a small body, a decompression bomb."""
+
+    def chunk(kind: bytes, content: bytes) -> bytes:
+        crc = zlib.crc32(kind + content) & 0xFFFFFFFF
+        return struct.pack(">I", len(content)) + kind + content + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(body, 9)) + chunk(b"IEND", b""))
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A real 16x16 JPEG whose frame header is rewritten to declare ``width`` x ``height``."""
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", np.full((16, 16, 3), 90, np.uint8))
+    assert ok
+    data = bytearray(data.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)

@@ -9,14 +9,12 @@ limit are refused before any decoder runs. Example counts are bounded so the sui
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import cv2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from node_support import jpeg_declaring, png_declaring
 
 from fairmot_ros import contract as contract_module
 from fairmot_ros.contract import KEY_PREFIX, ContractError, ModelContract
@@ -70,25 +68,6 @@ def test_raw_conversion_of_well_formed_messages_succeeds(
     payload = data.draw(st.binary(min_size=step * height, max_size=step * height + 8))
     image = raw_to_bgr(encoding, height, width, step, big, payload)
     assert image.shape == (height, width, 3)
-
-
-def _png(width: int, height: int, colour: int = 2, body: bytes = b"") -> bytes:
-    def chunk(kind: bytes, content: bytes) -> bytes:
-        crc = zlib.crc32(kind + content) & 0xFFFFFFFF
-        return struct.pack(">I", len(content)) + kind + content + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(body))
-            + chunk(b"IEND", b""))
-
-
-def _jpeg_declaring(width: int, height: int) -> bytes:
-    ok, data = cv2.imencode(".jpg", np.full((16, 16, 3), 90, np.uint8))
-    assert ok
-    data = bytearray(data.tobytes())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
 
 
 def _encoded(image: np.ndarray, ext: str) -> bytes:
@@ -152,7 +131,7 @@ def test_arbitrary_bytes_are_refused_or_decoded_never_raised(data: bytes, prefix
 def test_declared_png_sizes_over_the_limit_are_refused_before_decoding(
     width: int, height: int, limit: int
 ) -> None:
-    payload = _png(width, height, body=b"\x00" * 64)
+    payload = png_declaring(width, height, b"\x00" * 64)
     assert declared_size(payload) == ("png", width, height)
     assume(width * height > limit and width and height)
     with pytest.raises(ImageDecodeError) as info:
@@ -163,7 +142,7 @@ def test_declared_png_sizes_over_the_limit_are_refused_before_decoding(
 @FUZZ
 @given(st.integers(1, 2**16 - 1), st.integers(1, 2**16 - 1))
 def test_declared_jpeg_sizes_are_read_exactly(width: int, height: int) -> None:
-    assert declared_size(_jpeg_declaring(width, height)) == ("jpeg", width, height)
+    assert declared_size(jpeg_declaring(width, height)) == ("jpeg", width, height)
 
 
 def _without_decoder(action):
@@ -182,7 +161,7 @@ def _without_decoder(action):
 
 @pytest.mark.parametrize(
     "payload",
-    [_png(30000, 30000, body=b"\x00" * (1 << 20)), _jpeg_declaring(30000, 30000)],
+    [png_declaring(30000, 30000, b"\x00" * (1 << 20)), jpeg_declaring(30000, 30000)],
     ids=["png", "jpeg"],
 )
 def test_a_small_bomb_declaring_30000x30000_is_refused_before_it_is_decoded(payload) -> None:

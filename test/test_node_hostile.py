@@ -11,8 +11,6 @@ with compressed input and use_sim_time without /clock: PNG and JPEG decompressio
 from __future__ import annotations
 
 import itertools
-import struct
-import zlib
 
 import cv2
 import numpy as np
@@ -33,6 +31,8 @@ from node_support import (  # noqa: E402
     dot_frame,
     dot_model,
     image_msg,
+    jpeg_declaring,
+    png_declaring,
     stamp_of,
 )
 from rcl_interfaces.srv import SetParameters  # noqa: E402
@@ -264,29 +264,6 @@ def test_max_tracks_caps_the_store_and_counts_the_removed(live) -> None:
         assert live.set("tracker.max_tracks", 1000).successful
 
 
-def _png_bomb(width: int, height: int) -> bytes:
-    """A small, well-formed PNG header declaring ``width`` x ``height`` RGB pixels."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (1 << 20), 9)  # the first rows' worth of zeros
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows)
-            + chunk(b"IEND", b""))
-
-
-def _jpeg_bomb(width: int, height: int) -> bytes:
-    """A real 16x16 JPEG whose frame header is rewritten to declare ``width`` x ``height``."""
-    ok, data = cv2.imencode(".jpg", np.full((16, 16, 3), 100, np.uint8))
-    assert ok
-    data = bytearray(data.tobytes())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
-
-
 def _peak_rss_mb(pid: int) -> float:
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmHWM:"):
@@ -307,7 +284,10 @@ def test_decompression_bombs_are_refused_before_decoding_and_sim_time_without_cl
         good.header.stamp = stamp_of(next_stamp())
         good.data = byte_array(cv2.imencode(".png", dot_frame([(10, 10)]))[1])
         assert len(live.send(good, resend=True).detections) == 1
-        bombs = [("png", _png_bomb(30000, 30000)), ("jpeg", _jpeg_bomb(30000, 30000))]
+        bombs = [
+            ("png", png_declaring(30000, 30000, b"\x00" * (1 << 20))),
+            ("jpeg", jpeg_declaring(30000, 30000)),
+        ]
         assert all(len(data) < 5000 for _, data in bombs)
         for k, (fmt, data) in enumerate(bombs):
             msg = CompressedImage(format=fmt)

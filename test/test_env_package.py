@@ -49,6 +49,7 @@ IMPORT_KEYS = {
     "trackeval": "python3-trackeval-pip",
     "rosbags": "python3-rosbags-pip",
     "pytest": "python3-pytest",
+    "hypothesis": "python3-hypothesis-pip",
     "catkin_pkg": "python3-catkin-pkg",
 }
 

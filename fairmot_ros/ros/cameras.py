@@ -52,8 +52,10 @@ class Camera:
     capped_seen: int = 0
     # (width, height) of the last image tracked: a different size empties the store.
     image_size: tuple[int, int] | None = None
-    # Publisher of the last image tracked, and whether "several clocks" was said already.
+    # Publisher of the last image tracked, the publishers whose images were tracked (most
+    # recent last, at most _MAX_PUBLISHERS), and whether "several clocks" was said already.
     last_publisher: bytes | None = None
+    tracked_publishers: dict[bytes, None] = field(default_factory=dict)
     several_clocks_warned: bool = False
     # time.monotonic() of the last warning about frames missed before the node.
     missed_warned_at: float | None = None
@@ -88,6 +90,18 @@ class Camera:
         if len(self.last_sequence) > _MAX_PUBLISHERS:  # publishers come and go on long runs
             del self.last_sequence[next(iter(self.last_sequence))]
         return sequence - last - 1 if last is not None and sequence > last + 1 else 0
+
+    def note_publisher(self, publisher: bytes | None) -> bool:
+        """Record the publisher of a tracked image; True when its images were tracked before
+        (a publisher that comes back, not a new one such as a restarted bag player)."""
+        if publisher is None:
+            return False
+        known = publisher in self.tracked_publishers
+        self.tracked_publishers.pop(publisher, None)
+        self.tracked_publishers[publisher] = None  # moved to the end: most recent last
+        if len(self.tracked_publishers) > _MAX_PUBLISHERS:
+            del self.tracked_publishers[next(iter(self.tracked_publishers))]
+        return known
 
     def take(self) -> PendingFrame | None:
         """Empty the mailbox (with the frame condition held)."""

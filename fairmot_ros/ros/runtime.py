@@ -376,9 +376,10 @@ class TrackerRuntime:
                 store = camera.tracker.all_tracks()
                 reversals = camera.tracker.time_reversals
                 capped = camera.tracker.capped_tracks
+            returning = camera.note_publisher(frame.publisher)
             if reversals != camera.time_reversals_seen:
                 camera.time_reversals_seen = reversals
-                self._stamps_went_back(camera, frame)
+                self._stamps_went_back(camera, frame, returning)
             camera.last_publisher = frame.publisher
             if capped != camera.capped_seen:
                 camera.stats.record_capped(capped - camera.capped_seen)
@@ -448,13 +449,14 @@ class TrackerRuntime:
             throttle_duration_sec=_WARN_EVERY_S,
         )
 
-    def _stamps_went_back(self, camera: Camera, frame: PendingFrame) -> None:
+    def _stamps_went_back(self, camera: Camera, frame: PendingFrame, returning: bool) -> None:
         """Count and report a time reversal; name the likely cause once when the frame came
-        from another publisher than the one before (two clocks on one topic)."""
+        from another publisher than the one before, one whose images were tracked earlier
+        (two clocks taking turns on one topic; a restarted bag player is a new publisher)."""
         camera.trails.clear()
         camera.stats.record_store_reset("time_reversal")
         other = (
-            frame.publisher is not None
+            returning
             and camera.last_publisher is not None
             and frame.publisher != camera.last_publisher
         )

@@ -119,6 +119,17 @@ def _nodes(context):
         node = LifecycleNode(arguments=["--lifecycle"], **common)
         actions.append(node)
         if arg("autostart").lower() in TRUE:
+            # A failed configure or activate leaves the node running but idle: with autostart
+            # that is a failed start, and the launch says so and exits non-zero.
+            for start, back in (("configuring", "unconfigured"), ("activating", "inactive")):
+                actions.append(
+                    RegisterEventHandler(
+                        OnStateTransition(
+                            target_lifecycle_node=node, start_state=start, goal_state=back,
+                            entities=[OpaqueFunction(function=_autostart_failed)],
+                        )
+                    )
+                )
             actions.append(
                 RegisterEventHandler(
                     OnStateTransition(
@@ -176,6 +187,12 @@ def _tracker_exited(event, context):
     if context.is_shutdown:
         return None  # the launch is ending already (SIGINT): a second Shutdown would fail
     return [Shutdown(reason=f"{NODE_NAME} exited")]
+
+
+def _autostart_failed(context):
+    raise RuntimeError(
+        f"{NODE_NAME} could not be configured and activated (its log above says why)"
+    )
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -274,10 +274,12 @@ def _peak_rss_mb(pid: int) -> float:
 def test_decompression_bombs_are_refused_before_decoding_and_sim_time_without_clock_warns(
     tmp_path,
 ) -> None:
+    # Another domain: the module's node (same name, same /diagnostics) is still running.
+    domain = domain_id(3)
     node = NodeProcess(
-        dot_model(), DOMAIN, params=["compressed:=true", "use_sim_time:=true"], log_dir=tmp_path
+        dot_model(), domain, params=["compressed:=true", "use_sim_time:=true"], log_dir=tmp_path
     )
-    bench = Bench(DOMAIN, name="bomb_bench")
+    bench = Bench(domain, name="bomb_bench")
     try:
         live = Live(node, bench, CompressedImage, "/image/compressed")
         good = CompressedImage(format="png")

@@ -23,6 +23,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -164,13 +165,10 @@ def _spin(node: Any, stop: threading.Event) -> None:
     try:
         while not stop.is_set() and not (finalized is not None and finalized.is_set()):
             executor.spin_once(timeout_sec=_SPIN_SLICE_S)
-        if finalized is not None and finalized.is_set() and not stop.is_set():
-            linger = threading.Event()
-            timer = threading.Timer(_SHUTDOWN_LINGER_S, linger.set)
-            timer.start()
-            while not linger.is_set() and not stop.is_set():
+        if finalized is not None and finalized.is_set():
+            deadline = time.monotonic() + _SHUTDOWN_LINGER_S
+            while time.monotonic() < deadline and not stop.is_set():
                 executor.spin_once(timeout_sec=0.05)
-            timer.cancel()
     finally:
         executor.remove_node(node)
         executor.shutdown(timeout_sec=1.0)

@@ -63,6 +63,8 @@ _DEBUG_QOS = QoSProfile(
 _WARN_EVERY_S = 5.0
 # The missed-frames advice is repeated at most this often while frames keep going missing.
 _MISSED_ADVICE_EVERY_S = 30.0
+# And the warning that sim time has no /clock.
+_SIM_CLOCK_WARN_EVERY_S = 30.0
 _NANOSECONDS = 1_000_000_000
 # frame_id is copied into the header of every output and every Detection2D: a TF frame name,
 # not a payload.
@@ -548,7 +550,10 @@ class TrackerRuntime:
         clock = self.node.get_clock()
         if not getattr(clock, "ros_time_is_active", False) or clock.now().nanoseconds != 0:
             return
-        if self._sim_clock_warned_at is not None and now - self._sim_clock_warned_at < 30.0:
+        if (
+            self._sim_clock_warned_at is not None
+            and now - self._sim_clock_warned_at < _SIM_CLOCK_WARN_EVERY_S
+        ):
             return
         self._sim_clock_warned_at = now
         publishers = self.node.count_publishers("/clock")

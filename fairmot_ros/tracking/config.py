@@ -15,6 +15,9 @@ from typing import Any
 # chi-square 0.95 quantile for 4 degrees of freedom (x, y, aspect, height): the gate of the
 # fused appearance + motion cost.
 CHI2INV95_4DOF = 9.4877
+# Providers of the frame-to-frame camera-motion warp (see tracking/camera_motion.py); "none" is
+# the original still-camera tracker.
+CAMERA_MOTION_METHODS = ("none", "sparse_flow", "sparse_flow_affine")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class TrackerConfig:
     # so float round-off of message stamps cannot perturb the filter at a steady rate.
     time_snap_frames: float = 1e-3
 
+    # Camera-motion compensation used by whoever feeds the tracker images (the ROS node, the
+    # evaluation loop): "none" (the original), "sparse_flow" (optical flow + RANSAC similarity)
+    # or "sparse_flow_affine". ``JDETracker.update`` itself only applies a given warp.
+    camera_motion: str = "none"
+
     @property
     def buffer_size(self) -> int:
         """Lost-track budget in frames (the original ``max_time_lost``)."""
@@ -80,6 +88,12 @@ class TrackerConfig:
             if field.type in ("bool", bool):
                 if not isinstance(value, bool):
                     reasons.append(f"{field.name} must be true or false, got {value!r}")
+                continue
+            if field.name == "camera_motion":
+                if value not in CAMERA_MOTION_METHODS:
+                    reasons.append(
+                        f"{field.name} {value!r} must be one of {', '.join(CAMERA_MOTION_METHODS)}"
+                    )
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 reasons.append(f"{field.name} must be a number, got {type(value).__name__}")

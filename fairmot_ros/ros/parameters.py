@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from fairmot_ros.tracking import TrackerConfig
+from fairmot_ros.tracking.config import CAMERA_MOTION_METHODS
 
 __all__ = [
     "ALL_PARAMETERS",
@@ -243,7 +244,13 @@ _TRACKER_DOCS: dict[str, tuple[str, float | None, float | None]] = {
     "time_snap_frames": (
         "Stamps within this many frames of a whole frame count as that frame (absorbs "
         "stamp round-off). A change empties the tracklet store.", 0.0, 0.5),
+    "camera_motion": (
+        "Camera-motion compensation for moving cameras: none (the original, still camera) or "
+        "an image estimate of each frame's global motion (sparse optical flow + RANSAC "
+        "similarity, or a full affine), applied to every track before matching.", None, None),
 }
+# Tracker fields that take one of a few words.
+_TRACKER_CHOICES: dict[str, tuple[str, ...]] = {"camera_motion": CAMERA_MOTION_METHODS}
 
 
 def _tracker_parameters() -> tuple[ParamSpec, ...]:
@@ -257,6 +264,7 @@ def _tracker_parameters() -> tuple[ParamSpec, ...]:
         specs.append(
             ParamSpec(
                 TRACKER_PREFIX + field.name, type(value), value, description, low=low, high=high,
+                choices=_TRACKER_CHOICES.get(field.name, ()),
             )
         )
     return tuple(specs)

@@ -62,12 +62,15 @@ class CameraPath:
 
     width: int = 640
     height: int = 480
-    zoom_min: float = 1.15  # output pixels per source pixel
-    zoom_max: float = 1.6
+    # Output pixels per source pixel. Cropping magnifies what the detector sees (a 640 px wide
+    # view of a 768 px frame is letterboxed to the same network input), and the shipped model,
+    # trained at PETS scale only, loses people beyond ~1.15x, whatever the camera motion.
+    zoom_min: float = 1.0
+    zoom_max: float = 1.1
     zoom_period: tuple[float, float] = (90.0, 160.0)
     pan: float = 1.0  # share of the room left by the zoom that the pan sweeps (0..1)
-    pan_period: tuple[float, float] = (35.0, 90.0)
-    roll_deg: float = 1.5  # amplitude of the slow roll sway
+    pan_period: tuple[float, float] = (25.0, 60.0)
+    roll_deg: float = 1.0  # amplitude of the slow roll sway
     shake_px: float = 4.0  # per-frame Gaussian jitter of the view, output pixels (sigma)
     shake_roll_deg: float = 0.2  # per-frame roll jitter (sigma)
     min_visible: float = 0.5

@@ -203,20 +203,15 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``fairmot-bench camera-motion`` prints the same document)."""
     parser = argparse.ArgumentParser(prog="python -m fairmot_ros.bench.camera_motion",
                                      description=__doc__.splitlines()[0])
     add_arguments(parser)
-    parser.add_argument("--json", default=None, metavar="FILE", help="also write the JSON here")
-    args = parser.parse_args(argv)
     try:
-        report = run(args)
+        print(json.dumps(run(parser.parse_args(argv)), indent=2))
     except (ValueError, FileNotFoundError) as exc:
         print(f"camera-motion: {exc}", file=sys.stderr)
         return 2
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
     return 0
 
 

@@ -102,10 +102,6 @@ class WarpSummary:
     rotation_deg: float
     scale: float
 
-    def as_dict(self) -> dict[str, float]:
-        return {"tx": self.tx, "ty": self.ty, "rotation_deg": self.rotation_deg,
-                "scale": self.scale}
-
 
 def describe_warp(warp: np.ndarray | None) -> WarpSummary:
     """Translation, rotation and scale of a warp (the identity for None)."""

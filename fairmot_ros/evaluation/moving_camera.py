@@ -201,7 +201,7 @@ def make_sequence(
     matrices = camera_matrices(len(frames), (src_w, src_h), path, seed)
     gt = sequence.ground_truth()
     out = Path(out)
-    (out / "img1").mkdir(parents=True, exist_ok=True)
+    _prepare_output(out)
     moved = []
     for k, ((index, image), matrix) in enumerate(zip(frames, matrices, strict=True), start=1):
         view = cv2.warpAffine(image, matrix, (path.width, path.height), flags=cv2.INTER_LINEAR,
@@ -235,6 +235,20 @@ def make_sequence(
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _prepare_output(out: Path) -> None:
+    """An empty ``img1/``: old frames of an earlier run of this tool are removed (a shorter
+    run must not leave stale frames behind); a folder this tool did not write is refused."""
+    images = out / "img1"
+    old = sorted(images.glob("*")) if images.is_dir() else []
+    if old and not (out / META_FILE).is_file():
+        raise SequenceError(f"{images} already holds files not written by this tool; "
+                            "choose an empty --out")
+    for path in old:
+        if path.suffix == ".jpg":
+            path.unlink()
+    images.mkdir(parents=True, exist_ok=True)
 
 
 def _corners(size: tuple[int, int]) -> np.ndarray:
@@ -329,6 +343,13 @@ def markdown_table(runs: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def _size(text: str) -> tuple[int, int]:
+    width, sep, height = text.partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected WxH, got {text!r}")
+    return int(width), int(height)
+
+
 def _pair(text: str) -> tuple[float, float]:
     low, _, high = text.partition(",")
     try:
@@ -350,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--out", required=True, help="output folder (img1/, gt/gt.txt, ...)")
     make.add_argument("--seed", type=int, default=1)
     defaults = CameraPath()
-    make.add_argument("--size", default=f"{defaults.width}x{defaults.height}", metavar="WxH")
+    make.add_argument("--size", type=_size, default=(defaults.width, defaults.height),
+                      metavar="WxH", help=f"view size (default {defaults.width}x{defaults.height})")
     make.add_argument("--zoom", type=_pair, default=(defaults.zoom_min, defaults.zoom_max),
                       metavar="MIN,MAX", help="output pixels per source pixel")
     make.add_argument("--pan", type=float, default=defaults.pan,
@@ -382,9 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "make":
-            width, _, height = args.size.partition("x")
             path = CameraPath(
-                width=int(width), height=int(height), zoom_min=args.zoom[0],
+                width=args.size[0], height=args.size[1], zoom_min=args.zoom[0],
                 zoom_max=args.zoom[1], pan=args.pan, pan_period=args.pan_period,
                 shake_px=args.shake, roll_deg=args.roll, shake_roll_deg=args.shake_roll,
                 min_visible=args.min_visible,

@@ -15,7 +15,14 @@ import cv2
 import numpy as np
 import pytest
 
-from fairmot_ros.evaluation.mot_io import CLASS, FRAME, TRACK_ID, read_mot, write_mot_rows
+from fairmot_ros.evaluation.mot_io import (
+    CLASS,
+    FRAME,
+    TRACK_ID,
+    VISIBILITY,
+    read_mot,
+    write_mot_rows,
+)
 from fairmot_ros.evaluation.moving_camera import (
     DISTRACTOR,
     PEDESTRIAN,
@@ -82,13 +89,16 @@ def test_gt_boxes_stay_on_their_people(tmp_path):
             continue
         image = cv2.imread(str(out / "img1" / f"{int(row[FRAME]):06d}.jpg"))
         x, y, w, h = row[2:6]
-        # The inner half of the box is the person's colour (the edges may blend a little).
-        rows_ = slice(round(y + h / 4), round(y + 3 * h / 4))
-        inner = image[rows_, round(x + w / 4) : round(x + 3 * w / 4)]
-        assert inner.size
-        mean = inner.reshape(-1, 3).mean(axis=0)
+        inside = (min(x + w, PATH.width) - max(x, 0)) * (min(y + h, PATH.height) - max(y, 0))
+        assert row[VISIBILITY] == pytest.approx(inside / (w * h), abs=0.006)  # 2 decimals
+        assert row[VISIBILITY] >= PATH.min_visible
+        # The inner half of the box, where in view, is the person's colour (edges may blend).
+        x1, x2 = max(round(x + w / 4), 0), min(round(x + 3 * w / 4), PATH.width)
+        y1, y2 = max(round(y + h / 4), 0), min(round(y + 3 * h / 4), PATH.height)
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            continue
+        mean = image[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0)
         np.testing.assert_allclose(mean, COLOURS[int(row[TRACK_ID])], atol=40)
-        assert 0 <= x and 0 <= y and x + w <= PATH.width + 1e-6 and y + h <= PATH.height + 1e-6
         checked.add((int(row[FRAME]), int(row[TRACK_ID])))
     assert len(checked) > 15 and len({person for _, person in checked}) >= 2
     assert set(np.unique(gt[:, TRACK_ID])) <= set(COLOURS)
@@ -97,7 +107,7 @@ def test_gt_boxes_stay_on_their_people(tmp_path):
     assert json.loads((out / "moving_camera.json").read_text())["seed"] == 3
 
 
-def test_boxes_leaving_the_view_are_clipped_then_ignored_then_dropped():
+def test_boxes_leaving_the_view_are_ignored_then_dropped():
     identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     rows = np.array([[1, 1, 10, 10, 20, 40, 1, 1, 1],     # inside
                      [1, 2, 90, 10, 20, 40, 1, 1, 1],     # 50% visible
@@ -106,7 +116,8 @@ def test_boxes_leaving_the_view_are_clipped_then_ignored_then_dropped():
     moved = move_ground_truth(rows, identity, (100, 100), min_visible=0.5)
     assert moved[:, TRACK_ID].tolist() == [1, 2, 3]
     assert moved[:, CLASS].tolist() == [PEDESTRIAN, PEDESTRIAN, DISTRACTOR]
-    np.testing.assert_allclose(moved[1, 2:6], [90, 10, 10, 40])  # clipped to the view
+    assert moved[:, VISIBILITY].tolist() == [1.0, 0.5, 0.25]
+    np.testing.assert_allclose(moved[1, 2:6], [90, 10, 20, 40])  # the whole person
     zoom = np.array([[2.0, 0.0, -10.0], [0.0, 2.0, 5.0]])
     (row,) = move_ground_truth(rows[:1], zoom, (200, 200), 0.5)
     np.testing.assert_allclose(row[2:6], [10, 25, 40, 80])  # centre (20,30)->(30,65), size x2

@@ -11,10 +11,12 @@ Per frame the virtual camera is the similarity ``out = s R(theta) (src - c) + ce
 zoom ``s`` and roll ``theta`` vary slowly, the window centre ``c`` pans along a sum of
 seeded sinusoids over the room the zoom leaves, plus per-frame Gaussian shake. The window
 always stays inside the source image. A ground-truth box keeps its identity; its centre goes
-through the map and its size scales by ``s`` (roll is small, boxes stay upright). Boxes are
-clipped to the view; one that is less than ``min_visible`` inside is kept as an ignored
-region (MOTChallenge class 8, "distractor": neither a miss nor a false positive when the
-tracker reports it) and one entirely outside is dropped, by the same rule in every frame.
+through the map and its size scales by ``s`` (roll is small, boxes stay upright). As in
+MOTChallenge ground truth a box keeps the whole person, also where it extends beyond the
+view, and the visibility column says how much of it is inside; one that is less than
+``min_visible`` inside is kept as an ignored region (MOTChallenge class 8, "distractor":
+neither a miss nor a false positive when the tracker reports it) and one entirely outside is
+dropped, by the same rule in every frame.
 
 ``score`` runs the ``fairmot-eval`` loop (Detector + JDETracker, the original output filters)
 on the moving sequence and on the still original, once per ``camera_motion`` method, and
@@ -163,7 +165,12 @@ def frame_to_frame(matrices: np.ndarray) -> np.ndarray:
 def move_ground_truth(
     rows: np.ndarray, matrix: np.ndarray, size: tuple[int, int], min_visible: float
 ) -> np.ndarray:
-    """One frame's gt rows seen through ``matrix``: moved, scaled, clipped, classified."""
+    """One frame's gt rows seen through ``matrix``: moved, scaled and classified by how much
+    of the box is inside the view (the visibility column).
+
+    Boxes keep the person's whole extent, also beyond the image border, as MOTChallenge
+    ground truth does (and as a detector trained on whole people reports them).
+    """
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, rows.shape[-1] if rows.size else 9)
     width, height = size
     zoom = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
@@ -173,18 +180,15 @@ def move_ground_truth(
     centre = centre @ matrix[:, :2].T + matrix[:, 2]
     w, h = rows[:, WIDTH] * zoom, rows[:, HEIGHT] * zoom
     x1, y1 = centre[:, 0] - w / 2, centre[:, 1] - h / 2
-    cx1, cy1 = np.clip(x1, 0, width), np.clip(y1, 0, height)
-    cx2, cy2 = np.clip(x1 + w, 0, width), np.clip(y1 + h, 0, height)
-    area = np.maximum(w * h, 1e-9)
-    visible = np.maximum(cx2 - cx1, 0) * np.maximum(cy2 - cy1, 0) / area
+    inside_w = np.clip(np.minimum(x1 + w, width) - np.maximum(x1, 0), 0, None)
+    inside_h = np.clip(np.minimum(y1 + h, height) - np.maximum(y1, 0), 0, None)
+    visible = inside_w * inside_h / np.maximum(w * h, 1e-9)
     out = rows.copy()
-    out[:, LEFT], out[:, TOP] = cx1, cy1
-    out[:, WIDTH], out[:, HEIGHT] = cx2 - cx1, cy2 - cy1
+    out[:, LEFT], out[:, TOP], out[:, WIDTH], out[:, HEIGHT] = x1, y1, w, h
     out[:, CONF] = 1.0
     out[:, CLASS] = np.where(visible >= min_visible, PEDESTRIAN, DISTRACTOR)
-    out[:, VISIBILITY] = np.round(visible, 3)
-    keep = (visible > 0) & (out[:, WIDTH] >= 1) & (out[:, HEIGHT] >= 1)
-    return out[keep]
+    out[:, VISIBILITY] = np.round(visible, 2)  # as written (MOT files keep 2 decimals)
+    return out[visible > 0]
 
 
 def make_sequence(

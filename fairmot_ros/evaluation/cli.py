@@ -21,6 +21,7 @@ import numpy as np
 from fairmot_ros.evaluation.mot_io import write_mot_results
 from fairmot_ros.evaluation.perturb import parse_perturbations, perturb_sequence
 from fairmot_ros.sequences import PETS_TEST_RANGE, MotSequence, SequenceError, open_sequence
+from fairmot_ros.tracking.config import CAMERA_MOTION_METHODS
 
 DEFAULT_SEQUENCE = f"pets:{PETS_TEST_RANGE[0]}-{PETS_TEST_RANGE[1]}"
 METRICS_LIBRARY = "trackeval (MotChallenge2DBox, IoU 0.5)"
@@ -32,29 +33,40 @@ def track_sequence(
     conf_thres: float = 0.4,
     threads: int | None = None,
     providers: tuple[str, ...] | None = None,
+    camera_motion: str = "none",
+    warp_log: list[tuple[int, np.ndarray | None]] | None = None,
 ) -> tuple[list[tuple[int, int, np.ndarray]], dict[str, float]]:
     """Result rows ``(frame, track_id, tlwh)`` for the sequence and timing figures.
 
     Timing follows the original log: network + decoding + association per frame, image
     reading excluded (letterboxing is inside ``Detector`` and therefore included here).
+    ``camera_motion`` other than "none" estimates each frame's camera motion (masked by this
+    frame's detections) and hands the warp to the tracker, as the node does; the estimate is
+    included in the timing, and ``warp_log`` (if given) receives ``(frame, warp)``.
     """
     from fairmot_ros.detector import Detector
     from fairmot_ros.tracking import JDETracker, TrackerConfig, filter_tracks
+    from fairmot_ros.tracking.camera_motion import estimator_for
 
     engine_kwargs: dict = {"threads": threads}
     if providers:
         engine_kwargs["providers"] = providers
     detector = Detector(model, conf_thres=conf_thres, **engine_kwargs)
     fps = sequence.frame_rate if sequence.frame_rate > 0 else 30.0
-    config = TrackerConfig(frame_rate=fps, conf_thres=conf_thres)
+    config = TrackerConfig(frame_rate=fps, conf_thres=conf_thres, camera_motion=camera_motion)
     tracker = JDETracker(config)
+    estimator = estimator_for(config.camera_motion)
     rows: list[tuple[int, int, np.ndarray]] = []
     busy = 0.0
     frames = 0
     for frame_index, image in sequence.frames():
         started = time.perf_counter()
         dets = detector.detect(image)
-        tracks = tracker.update(dets.boxes, dets.scores, dets.embeddings, frame_index / fps)
+        warp = None if estimator is None else estimator.estimate(image, dets.boxes)
+        tracks = tracker.update(dets.boxes, dets.scores, dets.embeddings, frame_index / fps,
+                                warp=warp)
+        if warp_log is not None:
+            warp_log.append((frame_index, warp))
         busy += time.perf_counter() - started
         frames += 1
         for track in filter_tracks(tracks, config.min_box_area, config.max_aspect_ratio):
@@ -65,6 +77,9 @@ def track_sequence(
         "fps": round(frames / busy, 2) if busy > 0 else 0.0,
         "provider": detector.engine.active_provider,
     }
+    if estimator is not None:
+        timing["camera_motion_failures"] = estimator.failures
+        timing["camera_motion_ms_mean"] = round(1000 * estimator.seconds / max(frames, 1), 3)
     return rows, timing
 
 
@@ -109,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="perturb every frame first, e.g. noise:8 or blur:1.5+jpeg:40")
     parser.add_argument("--perturb-seed", type=int, default=0, metavar="N",
                         help="seed of random perturbations (with the frame index; default 0)")
+    parser.add_argument("--camera-motion", default="none", choices=CAMERA_MOTION_METHODS,
+                        help="camera-motion compensation (default none: the original tracker)")
     return parser
 
 
@@ -126,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         if chain is not None:
             sequence = perturb_sequence(sequence, chain)
         providers = ("CPUExecutionProvider",) if args.cpu else None
-        rows, timing = track_sequence(model, sequence, args.conf_thres, args.threads, providers)
+        rows, timing = track_sequence(model, sequence, args.conf_thres, args.threads, providers,
+                                      camera_motion=args.camera_motion)
     except (SequenceError, FileNotFoundError, ValueError) as exc:
         print(f"fairmot-eval: {exc}", file=sys.stderr)
         return 2
@@ -134,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         write_mot_results(args.results, rows)
     report: dict = {"model": str(model), "sequence": sequence.name or str(sequence.source),
                     "first_frame": sequence.first, "timing": timing,
-                    "perturbation": chain.describe() if chain else None}
+                    "perturbation": chain.describe() if chain else None,
+                    "camera_motion": args.camera_motion}
     report.update(score_sequence(sequence, rows))
     text = json.dumps(report, indent=2)
     print(text)

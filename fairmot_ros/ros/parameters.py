@@ -23,7 +23,12 @@ from typing import Any
 
 from fairmot_ros.ros.image_codec import DEFAULT_MAX_IMAGE_PIXELS
 from fairmot_ros.tracking import TrackerConfig
-from fairmot_ros.tracking.config import FRAME_RATE_RANGE, MAX_TRACKS_RANGE, TRACK_BUFFER_MAX
+from fairmot_ros.tracking.config import (
+    CAMERA_MOTION_METHODS,
+    FRAME_RATE_RANGE,
+    MAX_TRACKS_RANGE,
+    TRACK_BUFFER_MAX,
+)
 
 __all__ = [
     "ALL_PARAMETERS",
@@ -263,7 +268,13 @@ _TRACKER_DOCS: dict[str, tuple[str, float | None, float | None]] = {
         "Hard cap on live tracks (tracked + lost) per camera, whatever the other values; over "
         "it the tracks lost longest are removed first (counted in /diagnostics).",
         *MAX_TRACKS_RANGE),
+    "camera_motion": (
+        "Camera-motion compensation for moving cameras: none (the original, still camera) or "
+        "an image estimate of each frame's global motion (sparse optical flow + RANSAC "
+        "similarity, or a full affine), applied to every track before matching.", None, None),
 }
+# Tracker fields that take one of a few words.
+_TRACKER_CHOICES: dict[str, tuple[str, ...]] = {"camera_motion": CAMERA_MOTION_METHODS}
 
 
 def _tracker_parameters() -> tuple[ParamSpec, ...]:
@@ -277,6 +288,7 @@ def _tracker_parameters() -> tuple[ParamSpec, ...]:
         specs.append(
             ParamSpec(
                 TRACKER_PREFIX + field.name, type(value), value, description, low=low, high=high,
+                choices=_TRACKER_CHOICES.get(field.name, ()),
             )
         )
     return tuple(specs)

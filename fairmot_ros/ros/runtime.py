@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, KeyValue
 from fairmot_ros_msgs.msg import TrackArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -46,6 +46,7 @@ from fairmot_ros.ros.image_codec import (
 from fairmot_ros.ros.parameters import NodeSettings, declare_parameters, settings_from_values
 from fairmot_ros.ros.track_messages import detection_array, track_array, track_id_string
 from fairmot_ros.tracking import filter_tracks
+from fairmot_ros.tracking.camera_motion import CameraMotionEstimator, describe_warp, estimator_for
 from fairmot_ros.visualize import draw_tracks
 
 __all__ = ["StartupError", "TrackerRuntime", "resolve_model_path"]
@@ -137,6 +138,8 @@ class TrackerRuntime:
         self._diagnostics_pub = None
         self._diagnostics_timer = None
         self._last_diagnostics = time.monotonic()
+        # Camera-motion estimators by camera name, with the method they implement.
+        self._motion: dict[str, tuple[str, CameraMotionEstimator]] = {}
         self._reset_srv = node.create_service(Trigger, "~/reset", self._on_reset)
 
     # ----- parameters ------------------------------------------------------------------------
@@ -268,6 +271,7 @@ class TrackerRuntime:
             for publisher in (camera.detections_pub, camera.tracks_pub, camera.debug_pub):
                 node.destroy_publisher(publisher)
         self.cameras = []
+        self._motion.clear()
         if self._diagnostics_timer is not None:
             node.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
@@ -373,8 +377,11 @@ class TrackerRuntime:
                         "with receive times (outputs keep the zero stamp)"
                     )
             self._check_image_size(camera, image)
+            warp = self._camera_warp(camera.name, config.camera_motion, image, dets.boxes)
             with self._tracker_lock:
-                tracks = camera.tracker.update(dets.boxes, dets.scores, dets.embeddings, timestamp)
+                tracks = camera.tracker.update(
+                    dets.boxes, dets.scores, dets.embeddings, timestamp, warp=warp
+                )
                 store = camera.tracker.all_tracks()
                 reversals = camera.tracker.time_reversals
                 capped = camera.tracker.capped_tracks
@@ -478,6 +485,39 @@ class TrackerRuntime:
             "cleared", throttle_duration_sec=_WARN_EVERY_S,
         )
 
+    def _camera_warp(self, name: str, method: str, image: Any, boxes: Any) -> Any:
+        """This camera's motion since its previous frame (None without compensation); the
+        estimator is masked by this frame's detections, as in the core evaluation loop."""
+        current = self._motion.get(name)
+        if method == "none":
+            self._motion.pop(name, None)
+            return None
+        if current is None or current[0] != method:
+            current = (method, estimator_for(method))
+            self._motion[name] = current
+        return current[1].estimate(image, boxes)
+
+    def _motion_values(self, name: str) -> list[KeyValue]:
+        """Diagnostic values of a camera's latest motion estimate."""
+        current = self._motion.get(name)
+        if current is None:
+            return [KeyValue(key="camera motion", value="none")]
+        method, estimator = current
+        last = estimator.last
+        summary = describe_warp(None if last is None else last.warp)
+        frames = max(estimator.frames, 1)
+        pairs = [
+            ("camera motion", method),
+            ("camera motion status", "none yet" if last is None else last.status),
+            ("camera motion translation (px)", f"{summary.tx:.2f}, {summary.ty:.2f}"),
+            ("camera motion rotation (deg)", f"{summary.rotation_deg:.3f}"),
+            ("camera motion scale", f"{summary.scale:.4f}"),
+            ("camera motion inliers", 0 if last is None else last.inliers),
+            ("camera motion failures", estimator.failures),
+            ("camera motion estimate mean (ms)", f"{1000 * estimator.seconds / frames:.2f}"),
+        ]
+        return [KeyValue(key=key, value=str(value)) for key, value in pairs]
+
     def _publish_debug(
         self, camera: Camera, image: Any, tracks: list, header: Any, settings: NodeSettings
     ) -> None:
@@ -534,12 +574,12 @@ class TrackerRuntime:
                 self.logger.warning(f"{camera.name}: {advice}")
             with self._tracker_lock:
                 live = len(camera.tracker.all_tracks())
-            statuses.append(
-                camera_status(
-                    camera.name, self.node.resolve_topic_name(camera.topic), summary, live,
-                    self.active, camera.stats.last_rejection,
-                )
+            status = camera_status(
+                camera.name, self.node.resolve_topic_name(camera.topic), summary, live,
+                self.active, camera.stats.last_rejection,
             )
+            status.values.extend(self._motion_values(camera.name))
+            statuses.append(status)
         message = DiagnosticArray(status=statuses)
         message.header.stamp = self.node.get_clock().now().to_msg()
         self._diagnostics_pub.publish(message)

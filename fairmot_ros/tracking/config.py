@@ -21,6 +21,9 @@ MAX_TRACKS_RANGE = (1, 100_000)
 # chi-square 0.95 quantile for 4 degrees of freedom (x, y, aspect, height): the gate of the
 # fused appearance + motion cost.
 CHI2INV95_4DOF = 9.4877
+# Providers of the frame-to-frame camera-motion warp (see tracking/camera_motion.py); "none" is
+# the original still-camera tracker.
+CAMERA_MOTION_METHODS = ("none", "sparse_flow", "sparse_flow_affine")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class TrackerConfig:
     # frame_rate, a huge track_buffer, a crowd of false positives). Over the cap, the tracks
     # lost longest go first (JDETracker.capped_tracks counts them).
     max_tracks: int = 1000
+    # Camera-motion compensation used by whoever feeds the tracker images (the ROS node, the
+    # evaluation loop): "none" (the original), "sparse_flow" (optical flow + RANSAC similarity)
+    # or "sparse_flow_affine". ``JDETracker.update`` itself only applies a given warp.
+    camera_motion: str = "none"
 
     @property
     def buffer_size(self) -> int:
@@ -92,6 +99,12 @@ class TrackerConfig:
             if field.type in ("bool", bool):
                 if not isinstance(value, bool):
                     reasons.append(f"{field.name} must be true or false, got {value!r}")
+                continue
+            if field.name == "camera_motion":
+                if value not in CAMERA_MOTION_METHODS:
+                    reasons.append(
+                        f"{field.name} {value!r} must be one of {', '.join(CAMERA_MOTION_METHODS)}"
+                    )
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 reasons.append(f"{field.name} must be a number, got {type(value).__name__}")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from fairmot_ros.tracking import matching
+from fairmot_ros.tracking.camera_motion import check_warp, warp_kalman_states
 from fairmot_ros.tracking.config import TrackerConfig
 from fairmot_ros.tracking.kalman import KalmanFilter
 from fairmot_ros.tracking.timebase import FrameClock
@@ -168,13 +169,21 @@ class JDETracker:
         scores: np.ndarray,
         embeddings: np.ndarray,
         timestamp: float,
+        warp: np.ndarray | None = None,
     ) -> list[Track]:
         """Advance to ``timestamp`` with this frame's detections; return the activated tracks.
 
         boxes (N, 4) x1, y1, x2, y2 image pixels; scores (N,); embeddings (N, D); timestamp in
-        seconds. The returned boxes (``tlwh``/``tlbr``) are Kalman posteriors.
+        seconds. The returned boxes (``tlwh``/``tlbr``) are Kalman posteriors. ``warp``: the
+        2x3 affine map from the previous image's pixels to this one's (camera motion, see
+        ``camera_motion.py``), applied to every live track before prediction; None (the
+        original) leaves the states untouched.
         """
+        if warp is not None:
+            warp = check_warp(warp)
         boxes, scores, embeddings, timestamp = self._validated(boxes, scores, embeddings, timestamp)
+        if warp is not None:
+            self._warp_tracks(warp)
         if self.clock.goes_back(timestamp):
             self.time_reversals += 1
             self._clear()
@@ -206,6 +215,18 @@ class JDETracker:
         return [t for t in activated if id(t) not in removed]
 
     # ----- internals -----------------------------------------------------------------------
+    def _warp_tracks(self, warp: np.ndarray) -> None:
+        """Move every live track into this frame's image coordinates (camera motion)."""
+        tracks = self._tracked + self._lost
+        if not tracks:
+            return
+        means, covs = warp_kalman_states(
+            np.array([t.mean for t in tracks]), np.array([t.covariance for t in tracks]), warp
+        )
+        for t, m, c in zip(tracks, means, covs, strict=True):
+            t.mean = m
+            t.covariance = c
+
     def _clear(self) -> None:
         self._tracked: list[Track] = []
         self._lost: list[Track] = []

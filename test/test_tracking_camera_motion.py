@@ -112,7 +112,7 @@ def test_a_new_image_size_or_reset_starts_over():
 
 
 @pytest.mark.parametrize(
-    "image", [np.zeros((480, 640, 3), np.float32), np.zeros((8, 8, 3), np.uint8), "frame"]
+    "image", [np.zeros((480, 640, 3), np.float32), np.zeros((480, 640, 4), np.uint8), "frame"]
 )
 def test_bad_images_are_refused_with_a_reason(image):
     with pytest.raises(ValueError, match="image must be"):
@@ -266,3 +266,16 @@ def test_benchmark_document_reports_cost_and_accuracy():
     assert report["kalman_warp_ms"]["tracks"] == 5
     with pytest.raises(ValueError, match="WxH"):
         bench.run(parser.parse_args(["--sizes", "big"]))
+
+
+def test_too_small_image_gives_no_estimate_and_forgets_the_previous_frame():
+    """A frame too small for corners (a thin or tiny image the node still tracks) yields no
+    warp instead of an error, and the next normal frame counts as a first frame again."""
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    estimator = CameraMotionEstimator()
+    estimator.estimate(frame)
+    tiny = estimator.estimate_detailed(frame[:10, :200])
+    assert tiny.warp is None and tiny.status == "too_small"
+    after = estimator.estimate_detailed(frame)
+    assert after.warp is None and after.status == "first_frame"

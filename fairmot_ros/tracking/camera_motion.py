@@ -228,9 +228,9 @@ class CameraMotionEstimator:
         """Downscaled grey image and the factor small = factor * full."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (
             2, 3
-        ) or (image.ndim == 3 and image.shape[2] not in (1, 3)) or min(image.shape[:2]) < 16:
+        ) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
             raise ValueError(
-                "image must be an HxWx3 BGR or HxW grey uint8 array of at least 16x16 pixels, "
+                "image must be an HxWx3 BGR or HxW grey uint8 array, "
                 f"got {getattr(image, 'shape', None)} {getattr(image, 'dtype', type(image))}"
             )
         # Downscale first, then convert: the colour conversion then touches few pixels.

@@ -55,6 +55,7 @@ setup(
             "fairmot-train = fairmot_ros.training.cli:main",
             "fairmot-eval = fairmot_ros.evaluation.cli:main",
             "fairmot-demo = fairmot_ros.ros.demo:main",
+            "fairmot-bench = fairmot_ros.bench.cli:main",
         ],
     },
 )

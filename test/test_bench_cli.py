@@ -113,7 +113,8 @@ def test_pipeline_stages_on_synthetic_frames_with_the_shipped_model():
 
 def test_soak_reports_memory_store_and_ids():
     code, out, err = run_cli(["soak", "--frames", "900", "--warmup", "300", "--samples", "3",
-                              "--people", "8", "--stay", "60", "--dim", "16"])  # fmt: skip
+                              "--people", "8", "--stay", "60", "--dim", "16",
+                              "--tracemalloc"])  # fmt: skip
     assert code == 0, err
     report = json.loads(out)
     check_common_fields(report, "soak")
@@ -130,6 +131,9 @@ def test_soak_reports_memory_store_and_ids():
         rss["end"] - rss["after_warmup"], abs=0.01
     )
     assert report["within_limit"] is (report["rss_growth_after_warmup_mb"] < 20.0)
+    traced = report["python_allocations"]
+    assert 0 < traced["after_warmup_mb"] <= traced["peak_mb"]
+    assert traced["end_mb"] <= traced["peak_mb"]
 
 
 @pytest.mark.parametrize(

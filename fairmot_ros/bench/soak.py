@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import time
+import tracemalloc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit-mb", type=float, default=20.0,
                         help="allowed RSS growth after warm-up (default 20)")  # fmt: skip
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="also trace Python allocations (slower): growth not due to the "
+                        "allocator keeping freed memory")  # fmt: skip
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads (0: the library default)")  # fmt: skip
 
@@ -62,6 +66,9 @@ def run(args: argparse.Namespace) -> dict:
     samples, times = [], []
     largest = {"tracked": 0, "lost": 0, "removed_id_history": 0}
     rss_warm = rss_max = rss_start
+    traced_warm = None
+    if args.tracemalloc:
+        tracemalloc.start()
     people_seen = -1
     stream = walker_stream(args.frames, mean_people=args.people, mean_stay=args.stay,
                            seed=args.seed, dim=args.dim)  # fmt: skip
@@ -78,6 +85,7 @@ def run(args: argparse.Namespace) -> dict:
         if f + 1 == args.warmup:
             gc.collect()
             rss_warm = rss_mb()
+            traced_warm = tracemalloc.get_traced_memory()[0] if args.tracemalloc else None
         if (f + 1) % every == 0 or f + 1 == args.frames:
             rss = rss_mb()
             rss_max = max(rss_max or 0, rss or 0)
@@ -85,6 +93,12 @@ def run(args: argparse.Namespace) -> dict:
     wall = time.perf_counter() - wall
     gc.collect()
     rss_end = rss_mb()
+    traced = None
+    if args.tracemalloc:
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        traced = {"after_warmup_mb": round((traced_warm or 0) / 2**20, 3),
+                  "end_mb": round(current / 2**20, 3), "peak_mb": round(peak / 2**20, 3)}
     growth = None if rss_end is None or rss_warm is None else round(rss_end - rss_warm, 2)
     settings = {"frames": args.frames, "people_in_view": args.people, "mean_stay_frames":
                 args.stay, "warmup": args.warmup, "dim": args.dim, "seed": args.seed,
@@ -96,6 +110,7 @@ def run(args: argparse.Namespace) -> dict:
         rss_mb={"start": rss_start, "after_warmup": rss_warm, "end": rss_end, "max": rss_max},
         rss_growth_after_warmup_mb=growth, limit_mb=args.limit_mb,
         within_limit=growth is not None and growth < args.limit_mb,
-        store_end=store_sizes(tracker), store_largest=largest, update=summarize_ms(times),
+        python_allocations=traced, store_end=store_sizes(tracker), store_largest=largest,
+        update=summarize_ms(times),
         samples=samples,
     )  # fmt: skip

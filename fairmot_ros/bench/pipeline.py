@@ -26,6 +26,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ONNX Runtime intra-op threads (0: its default)")  # fmt: skip
     parser.add_argument("--provider", default="cpu",
                         help="cpu (default), cuda, tensorrt; the CPU is the fallback")  # fmt: skip
+    parser.add_argument("--spin", choices=("off", "on", "ort"), default="off",
+                        help="intra-op threads busy-wait: off (the engine's default), on, or "
+                        "ONNX Runtime's own default")  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,8 +126,11 @@ def make_detector(args: argparse.Namespace):
 
     model = args.model or str(default_model_path())
     providers = list(dict.fromkeys([canonical_provider(args.provider), "CPUExecutionProvider"]))
+    spin = {"off": False, "on": True, "ort": None}[getattr(args, "spin", "off")]
     try:
-        return Detector(model, providers=providers, threads=args.threads or None), model
+        detector = Detector(model, providers=providers, threads=args.threads or None,
+                            spin_wait=spin)  # fmt: skip
+        return detector, model
     except EngineError as exc:  # a missing or unreadable model is bad input
         raise BenchError(str(exc)) from None
 
@@ -186,6 +192,7 @@ def run(args: argparse.Namespace) -> dict:
     without_network = [t - inf for t, inf in zip(total, parts["inference"], strict=True)]
     settings = {"frames": args.frames, "warmup": args.warmup, "threads": args.threads,
                 "provider_requested": args.provider, "encoding": args.encoding,
+                "spin_wait": args.spin,
                 "source": source, "image_size": f"{width}x{height}",
                 "blas_threads": args.blas_threads}  # fmt: skip
     return document(

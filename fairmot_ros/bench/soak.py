@@ -40,13 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def store_sizes(tracker) -> dict[str, int]:
-    """Sizes of every collection the tracker keeps between frames, and its id counter."""
-    return {
+    """Sizes of every collection the tracker keeps between frames, its id counter and, where
+    the tracker has a hard cap, how many tracks the cap removed."""
+    sizes = {
         "tracked": len(tracker._tracked),
         "lost": len(tracker._lost),
         "removed_id_history": len(tracker._removed_ids),
         "ids_issued": tracker._next_id - 1,
     }
+    if hasattr(tracker, "capped_tracks"):
+        sizes["capped_tracks"] = tracker.capped_tracks
+    return sizes
 
 
 def run(args: argparse.Namespace) -> dict:

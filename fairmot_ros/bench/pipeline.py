@@ -26,13 +26,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ONNX Runtime intra-op threads (0: its default)")  # fmt: skip
     parser.add_argument("--provider", default="cpu",
                         help="cpu (default), cuda, tensorrt; the CPU is the fallback")  # fmt: skip
-    parser.add_argument("--spin", choices=("off", "on", "ort"), default="off",
-                        help="intra-op threads busy-wait: off (the engine's default), on, or "
-                        "ONNX Runtime's own default")  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
+    parser.add_argument("--spin", choices=("off", "on", "ort"), default="off",
+                        help="intra-op threads busy-wait: off (the engine's default), on, or "
+                        "ONNX Runtime's own default")  # fmt: skip
     parser.add_argument("--sequence", default="pets:401-795",
                         help="MOT sequence, video or 'pets' (default pets:401-795)")  # fmt: skip
     parser.add_argument("--synthetic", default=None, metavar="WxH",

@@ -263,6 +263,7 @@ def run_node_benchmark(
         log.seek(0)
         node_log = log.read().decode(errors="replace")
         log.close()
+        Path(log.name).unlink(missing_ok=True)
     per_camera = _camera_values(diagnostics, names)
     provider = ""
     for array in diagnostics:

@@ -51,11 +51,11 @@ setup(
     entry_points={
         "console_scripts": [
             "tracker_node = fairmot_ros.ros.node:main",
+            "fairmot-bench = fairmot_ros.bench.cli:main",
             "fairmot-export = fairmot_ros.export:main",
             "fairmot-train = fairmot_ros.training.cli:main",
             "fairmot-eval = fairmot_ros.evaluation.cli:main",
             "fairmot-demo = fairmot_ros.ros.demo:main",
-            "fairmot-bench = fairmot_ros.bench.cli:main",
         ],
     },
 )

@@ -71,11 +71,11 @@ TOOLS_ONLY = {"torch", "onnx", "onnxscript", "trackeval", "rosbags"}
 
 ENTRY_POINTS = {
     "tracker_node": "fairmot_ros.ros.node:main",
+    "fairmot-bench": "fairmot_ros.bench.cli:main",
     "fairmot-export": "fairmot_ros.export:main",
     "fairmot-train": "fairmot_ros.training.cli:main",
     "fairmot-eval": "fairmot_ros.evaluation.cli:main",
     "fairmot-demo": "fairmot_ros.ros.demo:main",
-    "fairmot-bench": "fairmot_ros.bench.cli:main",
 }
 
 

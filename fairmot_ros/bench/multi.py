@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> dict:
     from fairmot_ros.bench.node import domain_for, model_facts, resolve_model, summarize_run
     from fairmot_ros.bench.pipeline import parse_size
     from fairmot_ros.engine import canonical_provider
-    from fairmot_ros.ros.bench_harness import run_node_benchmark
+    from fairmot_ros.ros.bench_node import run_node_benchmark
 
     width, height = parse_size(args.size)
     if min(args.cameras) <= 0 or args.rate <= 0 or args.seconds <= 0:

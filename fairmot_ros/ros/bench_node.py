@@ -2,7 +2,7 @@
 
 :func:`run_node_benchmark` starts ``tracker_node`` (console script, shipped YAML, its own ROS
 domain) with one image topic per camera, then one *publisher process* per camera
-(``python -m fairmot_ros.ros.bench_harness publish ...``). Each publisher sends synthetic
+(``python -m fairmot_ros.ros.bench_node publish ...``). Each publisher sends synthetic
 ``bgr8`` frames stamped with the system clock at publish time and subscribes to its camera's
 ``Detection2DArray``; the round trip of a frame is receipt minus stamp, both read from the same
 machine clock in the publisher process (serialisation, DDS both ways, the node's decode,
@@ -50,7 +50,7 @@ def _frames(width: int, height: int, count: int) -> list:
 def publish_main(argv: list[str]) -> int:
     """One camera's publisher: prints one JSON object with its sent/answered counts and
     round-trip times (ms)."""
-    parser = argparse.ArgumentParser(prog="bench_harness publish")
+    parser = argparse.ArgumentParser(prog="bench_node publish")
     parser.add_argument("--topic", required=True)
     parser.add_argument("--detections", required=True)
     parser.add_argument("--size", required=True)
@@ -220,7 +220,7 @@ def run_node_benchmark(
     try:
         start_at = time.time() + 8.0 + 2.0 * cameras  # after every publisher's warm-up
         for name, topic in zip(names, topics, strict=True):
-            args = [sys.executable, "-m", "fairmot_ros.ros.bench_harness", "publish",
+            args = [sys.executable, "-m", "fairmot_ros.ros.bench_node", "publish",
                     "--topic", topic, "--detections", _detections_topic(name, cameras),
                     "--size", f"{width}x{height}", "--frames", str(frames), "--warmup",
                     str(warmup), "--rate", str(rate), "--start-at",
@@ -293,5 +293,5 @@ def run_node_benchmark(
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "publish":
         raise SystemExit(publish_main(sys.argv[2:]))
-    raise SystemExit("usage: python -m fairmot_ros.ros.bench_harness publish ... "
+    raise SystemExit("usage: python -m fairmot_ros.ros.bench_node publish ... "
                      "(the benchmark itself is fairmot-bench node / multi)")  # fmt: skip

@@ -107,8 +107,9 @@ class Engine:
     ``io_binding``: None = on for CUDA/TensorRT, off otherwise; True/False forces it.
     ``spin_wait``: whether idle intra-op threads busy-wait for work (ONNX Runtime's own default
     is yes). Off by default: a tracker shares its cores with DDS, the image thread and other
-    nodes, and on a loaded 2-core machine spinning threads made the shipped model 1.7x slower
-    (README "Performance"); None leaves ONNX Runtime's default.
+    nodes, and on a loaded 2-core machine spinning threads made the shipped model up to 2x
+    slower, while on nearly idle cores they gained 10-30 % (README "Performance"); None leaves
+    ONNX Runtime's default.
     ``last_run_seconds`` holds the duration of the latest :meth:`run` (a cheap timing hook).
     """
 

@@ -51,6 +51,7 @@ setup(
     entry_points={
         "console_scripts": [
             "tracker_node = fairmot_ros.ros.node:main",
+            "fairmot-bench = fairmot_ros.bench.cli:main",
             "fairmot-export = fairmot_ros.export:main",
             "fairmot-train = fairmot_ros.training.cli:main",
             "fairmot-eval = fairmot_ros.evaluation.cli:main",

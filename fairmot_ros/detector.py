@@ -20,7 +20,7 @@ import numpy as np
 from fairmot_ros.contract import ModelContract
 from fairmot_ros.decode import DEFAULT_TOPK, Detections, decode_outputs
 from fairmot_ros.engine import Engine
-from fairmot_ros.preprocess import LetterboxInfo, letterbox, to_input_tensor
+from fairmot_ros.preprocess import LetterboxInfo, letterbox_batch, to_input_tensor
 
 __all__ = ["Detections", "Detector"]
 
@@ -80,9 +80,8 @@ class Detector:
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxInfo]]:
         """Letterbox every image to the model input and stack them into one blob."""
         c = self.contract
-        boxed = [letterbox(image, c.input_height, c.input_width) for image in images]
-        blob = to_input_tensor([padded for padded, _ in boxed], c.input_format)
-        return blob, [info for _, info in boxed]
+        batch, infos = letterbox_batch(images, c.input_height, c.input_width)
+        return to_input_tensor(batch, c.input_format), infos
 
     def detect(self, image: np.ndarray) -> Detections:
         """Detections of one HxWx3 uint8 BGR frame, in its pixel coordinates."""

@@ -105,6 +105,11 @@ class Engine:
     ``require_gpu``: raise :class:`GpuUnavailableError` unless a GPU provider is active.
     ``threads``: intra-op threads (None: ONNX Runtime's default).
     ``io_binding``: None = on for CUDA/TensorRT, off otherwise; True/False forces it.
+    ``spin_wait``: whether idle intra-op threads busy-wait for work (ONNX Runtime's own default
+    is yes). Off by default: a tracker shares its cores with DDS, the image thread and other
+    nodes, and on a loaded 2-core machine spinning threads made the shipped model up to 2x
+    slower, while on nearly idle cores they gained 10-30 % (README "Performance"); None leaves
+    ONNX Runtime's default.
     ``last_run_seconds`` holds the duration of the latest :meth:`run` (a cheap timing hook).
     """
 
@@ -115,6 +120,7 @@ class Engine:
         require_gpu: bool = False,
         threads: int | None = None,
         io_binding: bool | None = None,
+        spin_wait: bool | None = False,
     ):
         import onnxruntime as ort
 
@@ -138,6 +144,11 @@ class Engine:
             if int(threads) < 0:
                 raise ValueError(f"threads must be >= 0 (0 = default), got {threads}")
             options.intra_op_num_threads = int(threads)
+        if spin_wait is not None:
+            flag = "1" if spin_wait else "0"
+            options.add_session_config_entry("session.intra_op.allow_spinning", flag)
+            options.add_session_config_entry("session.inter_op.allow_spinning", flag)
+        self.spin_wait = spin_wait
         try:
             self.session = ort.InferenceSession(
                 str(self.model_path), sess_options=options, providers=chosen

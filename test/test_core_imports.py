@@ -21,7 +21,11 @@ CORE_MODULES = [
     "fairmot_ros.tracking.filters",
     "fairmot_ros.tracking.timebase",
     "fairmot_ros.tracking.synthetic",
-    "fairmot_ros.bench_tracker",
+    "fairmot_ros.bench.cli",
+    "fairmot_ros.bench.common",
+    "fairmot_ros.bench.tracker",
+    "fairmot_ros.bench.pipeline",
+    "fairmot_ros.bench.soak",
 ]
 
 BLOCKED = ["rclpy", "sensor_msgs", "vision_msgs", "std_msgs", "builtin_interfaces",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fairmot_ros.contract import INPUT_FLOAT_RGB_NCHW, INPUT_UINT8_BGR_NHWC
-from fairmot_ros.preprocess import letterbox, to_input_tensor
+from fairmot_ros.preprocess import letterbox, letterbox_batch, to_input_tensor
 
 
 def noise_image(h, w, seed=0):
@@ -89,3 +89,49 @@ def test_bad_images_raise_value_error(bad):
         letterbox(bad)
     with pytest.raises(ValueError):
         to_input_tensor([letterbox(np.zeros((8, 8, 3), np.uint8), 32, 32)[0], np.zeros((4, 4, 3))])
+
+
+@pytest.mark.parametrize(
+    ("h0", "w0", "height", "width"),
+    [(1080, 1920, 608, 1088), (576, 768, 288, 384), (480, 640, 608, 1088), (2160, 3840, 608, 1088),
+     (601, 1087, 608, 1088), (100, 37, 320, 576), (608, 1088, 608, 1088)],
+)
+def test_letterbox_into_the_batch_equals_resize_then_copymakeborder(h0, w0, height, width):
+    # The letterbox resizes straight into its output and pads only the strips; the pixels
+    # must be those of the original's cv2.resize(INTER_AREA) + copyMakeBorder(127.5).
+    image = np.random.default_rng(h0 + w0).integers(0, 256, (h0, w0, 3), dtype=np.uint8)
+    padded, info = letterbox(image, height, width)
+    resized = cv2.resize(image, (info.resized_width, info.resized_height),
+                         interpolation=cv2.INTER_AREA)  # fmt: skip
+    expected = cv2.copyMakeBorder(resized, info.pad_top, info.pad_bottom, info.pad_left,
+                                  info.pad_right, cv2.BORDER_CONSTANT,
+                                  value=(127.5, 127.5, 127.5))  # fmt: skip
+    np.testing.assert_array_equal(padded, expected)
+    other = np.random.default_rng(1).integers(0, 256, (h0 // 2 + 1, w0, 3), dtype=np.uint8)
+    batch, infos = letterbox_batch([image, other], height, width)
+    np.testing.assert_array_equal(batch[0], expected)
+    np.testing.assert_array_equal(batch[1], letterbox(other, height, width)[0])
+    assert infos[0] == info
+    # The one-pass float conversion gives the values of "convert, then divide in place".
+    blob = to_input_tensor(batch, INPUT_FLOAT_RGB_NCHW)
+    reference = np.ascontiguousarray(batch[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+    reference /= 255.0
+    np.testing.assert_array_equal(blob, reference)
+    assert blob.flags.c_contiguous and blob.dtype == np.float32
+    assert to_input_tensor(batch, INPUT_UINT8_BGR_NHWC) is batch  # no stacking copy
+
+
+def test_letterbox_refuses_a_wrong_output_buffer():
+    image = np.zeros((50, 60, 3), np.uint8)
+    with pytest.raises(ValueError, match="uint8 array"):
+        letterbox(image, 64, 96, out=np.zeros((64, 96, 3), np.float32))
+
+
+def test_row_padded_views_are_letterboxed_as_they_are():
+    # A raw image whose rows carry padding arrives as a strided view; OpenCV reads it in
+    # place and the result is that of the compact image.
+    rows = np.random.default_rng(0).integers(0, 256, (120, 160 * 3 + 16), dtype=np.uint8)
+    view = rows[:, : 160 * 3].reshape(120, 160, 3)
+    assert not view.flags.c_contiguous
+    np.testing.assert_array_equal(letterbox(view, 96, 128)[0],
+                                  letterbox(np.ascontiguousarray(view), 96, 128)[0])  # fmt: skip

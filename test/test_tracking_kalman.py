@@ -103,3 +103,42 @@ def test_gating_distance_is_squared_mahalanobis_over_four_dims():
         0,
         1,
     )
+
+
+def test_batched_gating_equals_per_pair_mahalanobis_on_many_tracks():
+    # The batched form whitens z and z_pred separately (one GEMM for all pairs); it must give
+    # the per-pair d^T S^-1 d of tracks with realistic states and covariances.
+    rng = np.random.default_rng(7)
+    kf = KalmanFilter()
+    z = np.column_stack([rng.uniform(0, 1920, 60), rng.uniform(0, 1080, 60),
+                         rng.uniform(0.3, 0.5, 60), rng.uniform(60, 300, 60)])  # fmt: skip
+    means, covs = kf.initiate(z)
+    for _ in range(3):
+        means, covs = kf.predict(means, covs)
+        means, covs = kf.update(means, covs, z + rng.normal(0, 2, z.shape) * [1, 1, 0.01, 1])
+    measurements = z[rng.permutation(60)[:45]] + rng.normal(0, 5, (45, 4)) * [1, 1, 0.01, 1]
+    got = kf.gating_distance(means, covs, measurements)
+    _, s = kf.project(means, covs)
+    expected = np.array([[d @ np.linalg.solve(s[n], d) for d in measurements - means[n, :4]]
+                         for n in range(len(means))])  # fmt: skip
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_predict_and_project_add_noise_exactly_like_full_diagonal_matrices():
+    # Noise is added on the diagonal in place; the sums must be the very ones of
+    # F P F^T + Q and P[:4, :4] + R with dense diagonal matrices.
+    rng = np.random.default_rng(3)
+    kf = KalmanFilter()
+    means, covs = kf.initiate(np.column_stack([rng.uniform(0, 900, 20), rng.uniform(0, 600, 20),
+                                               rng.uniform(0.3, 0.5, 20),
+                                               rng.uniform(60, 300, 20)]))  # fmt: skip
+    covs = covs + 0.1 * np.eye(8)[None]
+    for dt in (1.0, 2.5):
+        _, got = kf.predict(means, covs, dt)
+        motion = kf.motion_matrix(dt)
+        np.testing.assert_array_equal(got, (motion @ covs) @ motion.T
+                                      + kf.process_noise(means, dt))  # fmt: skip
+    _, s = kf.project(means, covs)
+    sp = SP * means[:, 3]
+    r = np.stack([np.diag(np.square([a, a, 1e-1, a])) for a in sp])
+    np.testing.assert_array_equal(s, covs[:, :4, :4] + r)

@@ -69,3 +69,28 @@ def test_fuse_motion_gates_then_mixes():
     fused = matching.fuse_motion(cost, gate, 9.4877, 0.98)
     assert fused[0, 0] == pytest.approx(0.98 * 0.2 + 0.02 * 1.0)
     assert fused[0, 1] == np.inf
+
+
+def test_row_norms_are_the_sums_of_np_linalg_norm():
+    x = np.random.default_rng(0).normal(size=(50, 128)).astype(np.float32)
+    np.testing.assert_array_equal(matching.row_norms(x), np.linalg.norm(x, axis=1))
+    np.testing.assert_array_equal(
+        matching.row_norms(x.astype(np.float64), keepdims=True),
+        np.linalg.norm(x.astype(np.float64), axis=-1, keepdims=True),
+    )
+
+
+def test_fuse_motion_and_iou_equal_their_formulas_bit_for_bit():
+    rng = np.random.default_rng(1)
+    cost, gate = rng.random((30, 40)), rng.random((30, 40)) * 20
+    expected = 0.98 * np.where(gate > 9.4877, np.inf, cost) + (1 - 0.98) * gate
+    np.testing.assert_array_equal(matching.fuse_motion(cost, gate, 9.4877, 0.98), expected)
+    a = np.column_stack([rng.uniform(0, 500, (30, 2)), rng.uniform(20, 80, (30, 2))])
+    a[:, 2:] += a[:, :2]
+    b = a[rng.permutation(30)] + rng.normal(0, 10, (30, 4))
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
+    area = lambda q: (q[:, 2] - q[:, 0] + 1) * (q[:, 3] - q[:, 1] + 1)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - iw * ih
+    expected = np.where((iw > 0) & (ih > 0), iw * ih / union, 0.0)
+    np.testing.assert_array_equal(matching.iou_plus_one(a, b), expected)

@@ -241,6 +241,11 @@ SCENES = {
         n_people=10, n_frames=200, seed=3, appearance_change_rate=0.05, still_fraction=0.6,
         occlusion_rate=0.08,
     ),
+    # As many tracks as the speed benchmarks use: the batched stages at benchmark sizes.
+    "large_crowd": dict(
+        n_people=150, n_frames=60, seed=9, occlusion_rate=0.03, false_positive_rate=3.0,
+        always_present=True,
+    ),
     "removal_latency": dict(
         n_people=12, n_frames=300, seed=4, dim=16, still_fraction=0.8, occlusion_rate=0.03,
         occlusion_frames=(29, 32), always_present=True,

@@ -1,15 +1,20 @@
-"""Latency of the running tracker node, measured over real DDS; prints one JSON object.
+"""The DDS side of ``fairmot-bench node`` and ``multi``: a node, publisher processes, results.
 
-    python -m fairmot_ros.ros.bench_node --model model.onnx [--frames 200] [--size 640x480]
+:func:`run_node_benchmark` starts ``tracker_node`` (console script, shipped YAML, its own ROS
+domain) with one image topic per camera, then one *publisher process* per camera
+(``python -m fairmot_ros.ros.bench_node publish ...``). Each publisher sends synthetic
+``bgr8`` frames stamped with the system clock at publish time and subscribes to its camera's
+``Detection2DArray``; the round trip of a frame is receipt minus stamp, both read from the same
+machine clock in the publisher process (serialisation, DDS both ways, the node's decode,
+letterbox, inference, decoding, tracking and message building). Two modes:
 
-Starts ``tracker_node`` as a subprocess (console script, shipped YAML, its own ROS domain),
-publishes synthetic frames one at a time (the next frame goes out when the previous one's
-detections arrived, so nothing queues) and reports:
+* flat out (``rate`` 0): the next frame goes out when the previous one's detections came
+  back, so nothing queues; the answer rate is the node's throughput;
+* at a rate: frames go out on a fixed schedule whatever the node does; frames without an
+  answer are drops (replaced in the node's one-slot mailbox while it was busy, or lost).
 
-* ``round_trip_ms``: publish of the image to receipt of its ``Detection2DArray`` in this
-  process (serialisation, DDS both ways, decode, inference, tracking, message building);
-* ``node_processing_ms``: the node's own decode-to-publish time from ``/diagnostics``;
-* ``node_age_at_publish_ms``: the node's "image age at publish" (publish time - image stamp).
+The parent process listens to ``/diagnostics`` for the node's own figures (processing time,
+frames dropped and missed per camera) and reads the node's RSS before stopping it.
 """
 
 from __future__ import annotations
@@ -17,172 +22,276 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+__all__ = ["run_node_benchmark"]
 
-__all__ = ["main"]
-
-
-def _frame(width: int, height: int, step: int) -> np.ndarray:
-    """Grey frame with two white squares that move a little every frame."""
-    frame = np.full((height, width, 3), 128, np.uint8)
-    for k, (x0, y0) in enumerate(((0.2, 0.3), (0.6, 0.6))):
-        x = int((x0 * width + 4 * step * (1 if k else -1)) % (width - 16))
-        y = int(y0 * height)
-        frame[y : y + 8, x : x + 8] = 255
-    return frame
+REPO = Path(__file__).resolve().parents[2]
+_DISCOVERY_TIMEOUT = 120.0
+_ANSWER_TIMEOUT = 2.0  # lock-step: a frame unanswered this long is a drop
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    ordered = np.asarray(values, dtype=float)
-    return {
-        "mean": round(float(ordered.mean()), 3),
-        "p50": round(float(np.percentile(ordered, 50)), 3),
-        "p90": round(float(np.percentile(ordered, 90)), 3),
-        "max": round(float(ordered.max()), 3),
-    }
+# ----- publisher process -----------------------------------------------------------------------
+def _frames(width: int, height: int, count: int) -> list:
+    """``count`` distinct frames (as message payloads) that are cycled: building a 4K frame
+    per publish would time the generator, not the node."""
+    from fairmot_ros.bench.pipeline import synthetic_frame
+    from fairmot_ros.ros.image_codec import byte_array
+
+    return [byte_array(synthetic_frame(width, height, i)) for i in range(count)]
 
 
-def run(model: Path, frames: int, width: int, height: int, domain: int, reliable: bool) -> dict:
+def publish_main(argv: list[str]) -> int:
+    """One camera's publisher: prints one JSON object with its sent/answered counts and
+    round-trip times (ms)."""
+    parser = argparse.ArgumentParser(prog="bench_node publish")
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--detections", required=True)
+    parser.add_argument("--size", required=True)
+    parser.add_argument("--frames", type=int, required=True)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--reliable", action="store_true")
+    parser.add_argument("--start-at", type=float, default=0.0, help="time.time() to start at")
+    args = parser.parse_args(argv)
     import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from fairmot_ros.ros.image_codec import byte_array
+    width, height = (int(v) for v in args.size.split("x"))
+    payloads = _frames(width, height, 30)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node(f"fairmot_bench_pub_{os.getpid()}", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    answers: dict[int, int] = {}  # stamp ns -> receipt ns
 
-    repo = Path(__file__).resolve().parents[2]
+    def on_detections(msg: Any) -> None:
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        answers.setdefault(stamp, time.time_ns())
+
+    node.create_subscription(Detection2DArray, args.detections, on_detections, 100)
+    policy = ReliabilityPolicy.RELIABLE if args.reliable else ReliabilityPolicy.BEST_EFFORT
+    publisher = node.create_publisher(Image, args.topic, QoSProfile(depth=1, reliability=policy))
+
+    def spin_until(predicate, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            executor.spin_once(timeout_sec=0.002)
+        return True
+
+    def send(index: int) -> int:
+        msg = Image(height=height, width=width, encoding="bgr8", step=width * 3)
+        msg.header.frame_id = "bench_camera"
+        msg.data = payloads[index % len(payloads)]
+        now = time.time_ns()  # the node's clock is system time: its image age is meaningful
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 1_000_000_000)
+        publisher.publish(msg)
+        return now
+
+    result: dict[str, Any] = {"topic": args.topic, "pid": os.getpid()}
+    try:
+        if not spin_until(lambda: publisher.get_subscription_count() > 0, _DISCOVERY_TIMEOUT):
+            raise RuntimeError(f"nothing subscribed to {args.topic} in {_DISCOVERY_TIMEOUT} s")
+        for attempt in range(60):  # discovery of the way back may drop the first frames
+            stamp = send(attempt)
+            if spin_until(lambda s=stamp: s in answers, 1.0):
+                break
+        else:
+            raise RuntimeError("no detections came back for 60 s: check QoS and transports")
+        for index in range(args.warmup):  # lock-step, untimed
+            stamp = send(index)
+            spin_until(lambda s=stamp: s in answers, _ANSWER_TIMEOUT)
+        if args.start_at:  # cameras of a multi run start together
+            spin_until(lambda: time.time() >= args.start_at, max(0.0, args.start_at - time.time()))
+        answers.clear()
+        sent: list[int] = []
+        begin = time.perf_counter()
+        if args.rate <= 0:
+            for index in range(args.frames):
+                stamp = send(index)
+                sent.append(stamp)
+                spin_until(lambda s=stamp: s in answers, _ANSWER_TIMEOUT)
+        else:
+            period = 1.0 / args.rate
+            for index in range(args.frames):
+                due = begin + index * period
+                spin_until(lambda d=due: time.perf_counter() >= d, period + 1.0)
+                sent.append(send(index))
+            last = sent[-1]
+            spin_until(lambda: last in answers, 2.0)  # stragglers
+        duration = time.perf_counter() - begin
+        round_trips = [(answers[s] - s) / 1e6 for s in sent if s in answers]
+        result.update(sent=len(sent), answered=len(round_trips), seconds=round(duration, 3),
+                      round_trips_ms=[round(v, 3) for v in round_trips])  # fmt: skip
+    except RuntimeError as exc:
+        result["error"] = str(exc)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    print(json.dumps(result), flush=True)
+    return 0 if "error" not in result else 1
+
+
+# ----- the benchmark (parent process) ---------------------------------------------------------
+def _node_command() -> list[str]:
     script = shutil.which("tracker_node") or str(Path(sys.executable).with_name("tracker_node"))
-    command = [
-        script, "--ros-args", "--params-file", str(repo / "config" / "tracker.yaml"),
-        "-p", f"model:={model}",
-        "-p", f"qos_reliability:={'reliable' if reliable else 'best_effort'}",
-    ]
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
-    node_process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True)
+    if Path(script).is_file():
+        return [script]
+    return [sys.executable, "-m", "fairmot_ros.ros.node"]
+
+
+def _detections_topic(name: str, cameras: int) -> str:
+    """Where the node publishes a camera's detections (its own namespace only with several)."""
+    return f"/fairmot_tracker/{name}/detections" if cameras > 1 else "/fairmot_tracker/detections"
+
+
+def _camera_values(diagnostics: list, cameras: list[str]) -> dict[str, dict]:
+    """Per camera: the last totals and the per-period means of the node's own timings."""
+    out: dict[str, dict] = {name: {"processing_ms": [], "age_ms": [], "last": {}}
+                            for name in cameras}  # fmt: skip
+    for array in diagnostics:
+        for status in array.status:
+            values = {kv.key: kv.value for kv in status.values}
+            name = status.name.rsplit(": ", 1)[-1]
+            if name not in out:
+                continue
+            out[name]["last"] = values
+            if float(values.get("output rate (Hz)", 0) or 0) > 0:
+                out[name]["processing_ms"].append(float(values["processing latency mean (ms)"]))
+                out[name]["age_ms"].append(float(values["image age at publish mean (ms)"]))
+    return out
+
+
+def _totals(values: dict[str, str]) -> dict[str, int]:
+    keys = {"received": "frames received", "published": "frames published",
+            "dropped_busy": "frames dropped (replaced while busy)",
+            "missed_before_node": "frames missed before the node (sequence gaps)",
+            "rejected": "frames rejected (undecodable)"}  # fmt: skip
+    return {short: int(values[key]) for short, key in keys.items() if key in values}
+
+
+def run_node_benchmark(
+    model: Path, cameras: int, width: int, height: int, frames: int, rate: float,
+    reliable: bool, domain: int, threads: int, providers: list[str], warmup: int = 10,
+) -> dict[str, Any]:  # fmt: skip
+    """Run one node with ``cameras`` publishers; returns the raw per-camera results."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+
+    from fairmot_ros.bench.common import rss_mb
+
+    names = [f"cam{i}" for i in range(cameras)]
+    topics = [f"/bench/{name}/image" for name in names]
+    qos = "reliable" if reliable else "best_effort"
+    params_file = str(REPO / "config" / "tracker.yaml")
+    command = [*_node_command(), "--ros-args", "--params-file", params_file,
+               "-p", f"model:={model}", "-p", f"qos_reliability:={qos}",
+               "-p", f"intra_op_threads:={threads}",
+               "-p", f"image_topics:=[{','.join(topics)}]",
+               "-p", f"camera_names:=[{','.join(names)}]",
+               "-p", f"providers:=[{','.join(providers)}]"]  # fmt: skip
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
+    log = open(f"/tmp/fairmot_bench_node_{domain}_{os.getpid()}.log", "w+b")  # noqa: SIM115
+    node_process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     node = rclpy.create_node("fairmot_bench", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    received: dict[tuple[int, int], float] = {}
     diagnostics: list = []
-    node.create_subscription(
-        Detection2DArray, "/fairmot_tracker/detections",
-        lambda m: received.setdefault((m.header.stamp.sec, m.header.stamp.nanosec),
-                                      time.perf_counter()), 50,
-    )
     node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 50)
-    policy = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
-    publisher = node.create_publisher(Image, "/image", QoSProfile(depth=1, reliability=policy))
-
-    def spin_until(predicate, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline or node_process.poll() is not None:
-                return False
-            executor.spin_once(timeout_sec=0.01)
-        return True
-
-    def message(index: int) -> Image:
-        pixels = _frame(width, height, index)
-        msg = Image(height=height, width=width, encoding="bgr8", step=width * 3)
-        now = time.time_ns()  # the node's clock is system time: its image age is meaningful
-        msg.header.stamp.sec, msg.header.stamp.nanosec = now // 1_000_000_000, now % 1_000_000_000
-        msg.header.frame_id = "camera"
-        msg.data = byte_array(pixels)
-        return msg
-
-    round_trips: list[float] = []
+    publishers: list[subprocess.Popen] = []
+    results: list[dict] = []
+    node_rss = None
     try:
-        if not spin_until(lambda: publisher.get_subscription_count() > 0, 120):
-            raise RuntimeError(f"tracker_node did not subscribe: {node_process.stderr.read()}")
-        warm = message(0)
-        key = (warm.header.stamp.sec, warm.header.stamp.nanosec)
-        for _ in range(30):  # discovery may drop the first frames
-            publisher.publish(warm)
-            if spin_until(lambda: key in received, 1.0):
+        start_at = time.time() + 8.0 + 2.0 * cameras  # after every publisher's warm-up
+        for name, topic in zip(names, topics, strict=True):
+            args = [sys.executable, "-m", "fairmot_ros.ros.bench_node", "publish",
+                    "--topic", topic, "--detections", _detections_topic(name, cameras),
+                    "--size", f"{width}x{height}", "--frames", str(frames), "--warmup",
+                    str(warmup), "--rate", str(rate), "--start-at",
+                    str(start_at if cameras > 1 else 0.0)]  # fmt: skip
+            if reliable:
+                args.append("--reliable")
+            publishers.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
+                                               stderr=subprocess.PIPE, text=True))  # fmt: skip
+        while any(p.poll() is None for p in publishers):
+            executor.spin_once(timeout_sec=0.05)
+            if node_process.poll() is not None:
                 break
-        else:
-            raise RuntimeError("no detections came back for 30 s: check QoS and transports")
-        # The period holding the warm-up frame (and its retries) is skewed: wait until it has
-        # been reported, then drop it.
-        seen = len(diagnostics)
-        spin_until(lambda: len(diagnostics) > seen, 3.0)
-        diagnostics.clear()
-        for index in range(1, frames + 1):
-            msg = message(index)
-            key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-            sent = time.perf_counter()
-            publisher.publish(msg)
-            if spin_until(lambda k=key: k in received, 10.0):
-                round_trips.append((received[key] - sent) * 1e3)
-        last = time.monotonic() + 1.5  # one more diagnostics period covering the last frames
-        spin_until(lambda: time.monotonic() > last, 2.0)
+            rss = rss_mb(node_process.pid)
+            node_rss = rss if rss is not None else node_rss
+        for publisher in publishers:
+            try:
+                out, err = publisher.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                publisher.kill()
+                out, err = publisher.communicate()
+            lines = [line for line in out.splitlines() if line.startswith("{")]
+            missing = {"error": f"publisher gave no result: {err.strip()[-300:]}"}
+            results.append(json.loads(lines[-1]) if lines else missing)
+        settle = time.monotonic() + 1.5  # one more diagnostics period covering the last frames
+        while time.monotonic() < settle:
+            executor.spin_once(timeout_sec=0.05)
     finally:
-        node_process.send_signal(signal.SIGINT)
-        try:
-            node_process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            node_process.kill()
+        for publisher in publishers:
+            if publisher.poll() is None:
+                publisher.kill()
+        if node_process.poll() is None:
+            node_process.send_signal(signal.SIGINT)
+            try:
+                node_process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                node_process.kill()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
-
-    processing, ages = [], []
+        log.seek(0)
+        node_log = log.read().decode(errors="replace")
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
+    per_camera = _camera_values(diagnostics, names)
     provider = ""
     for array in diagnostics:
         for status in array.status:
-            values = {kv.key: kv.value for kv in status.values}
-            if status.name.endswith(": cam0") and float(values["output rate (Hz)"]) > 0:
-                processing.append(float(values["processing latency mean (ms)"]))
-                ages.append(float(values["image age at publish mean (ms)"]))
-            provider = values.get("execution provider", provider)
+            for kv in status.values:
+                if kv.key == "execution provider":
+                    provider = kv.value
+    if any("error" in r for r in results) and not any(r.get("answered") for r in results):
+        tail = " ".join(node_log.strip().splitlines()[-3:])[-400:]
+        raise RuntimeError(f"{results[0].get('error', 'no result')}; node log: {tail}")
     return {
-        "model": str(model),
-        "image_size": f"{width}x{height}",
-        "qos": "reliable" if reliable else "best_effort",
-        "frames": frames,
-        "answered": len(round_trips),
         "provider": provider,
-        "round_trip_ms": _percentiles(round_trips) if round_trips else None,
-        "node_processing_ms_per_period_mean": (
-            round(statistics.fmean(processing), 3) if processing else None
-        ),
-        "node_age_at_publish_ms_per_period_mean": round(statistics.fmean(ages), 3)
-        if ages else None,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or "unknown"},
+        "node_rss_mb_end": node_rss,
+        "cameras": [
+            {
+                "name": name,
+                **result,
+                "node_processing_ms_period_means": per_camera[name]["processing_ms"],
+                "node_age_at_publish_ms_period_means": per_camera[name]["age_ms"],
+                "node_totals": _totals(per_camera[name]["last"]),
+            }
+            for name, result in zip(names, results, strict=True)
+        ],
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="exported ONNX model")
-    parser.add_argument("--frames", type=int, default=200)
-    parser.add_argument("--size", default="640x480", help="published image WxH")
-    parser.add_argument(
-        "--reliable", action="store_true",
-        help="reliable publisher and subscription (large raw images between processes need "
-        "it with Fast DDS's default transports)",
-    )
-    parser.add_argument("--domain", type=int, default=87, help="ROS domain id for the run")
-    args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    result = run(args.model.resolve(), args.frames, width, height, args.domain, args.reliable)
-    print(json.dumps(result))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    if len(sys.argv) > 1 and sys.argv[1] == "publish":
+        raise SystemExit(publish_main(sys.argv[2:]))
+    raise SystemExit("usage: python -m fairmot_ros.ros.bench_node publish ... "
+                     "(the benchmark itself is fairmot-bench node / multi)")  # fmt: skip

@@ -74,8 +74,7 @@ def iou_plus_one(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     inter = iw * ih
     union = area_a[:, None] + area_b[None, :] - inter
     overlap = (iw > 0) & (ih > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(overlap, inter / np.where(overlap, union, 1.0), 0.0)
+    return np.divide(inter, union, out=np.zeros_like(inter), where=overlap)
 
 
 def iou_distance(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -91,8 +90,17 @@ def embedding_distance(track_features: np.ndarray, det_features: np.ndarray) -> 
         return np.zeros((len(a), len(b)))
     a = a.reshape(len(a), -1)
     b = b.reshape(len(b), -1)
-    norms = np.linalg.norm(a, axis=1)[:, None] * np.linalg.norm(b, axis=1)[None, :]
-    return np.maximum(0.0, 1.0 - (a @ b.T) / norms)
+    norms = row_norms(a)[:, None] * row_norms(b)[None, :]
+    cost = a @ b.T
+    cost /= norms
+    np.subtract(1.0, cost, out=cost)
+    return np.maximum(cost, 0.0, out=cost)
+
+
+def row_norms(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """Euclidean norms over the last axis; the very sums ``np.linalg.norm`` computes for real
+    arrays, without its per-call overhead (the tracker normalises several stacks a frame)."""
+    return np.sqrt(np.add.reduce(x * x, axis=-1, keepdims=keepdims))
 
 
 def fuse_motion(
@@ -107,5 +115,8 @@ def fuse_motion(
     """
     if cost.size == 0:
         return cost.copy()
-    fused = np.where(gating_distance > gating_threshold, np.inf, cost)
-    return lambda_ * fused + (1 - lambda_) * gating_distance
+    # In place, the same operations in the same order as lambda * cost + (1 - lambda) * d^2.
+    fused = np.multiply(cost, lambda_)
+    fused += (1 - lambda_) * gating_distance
+    fused[gating_distance > gating_threshold] = np.inf
+    return fused

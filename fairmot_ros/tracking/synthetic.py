@@ -8,6 +8,7 @@ order and unit-norm embeddings. Nothing here is used at run time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,3 +105,64 @@ def random_scene(
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def walker_stream(
+    n_frames: int,
+    mean_people: float = 20.0,
+    mean_stay: int = 150,
+    seed: int = 0,
+    dim: int = 128,
+    image_size: tuple[int, int] = (1920, 1080),
+    false_positive_rate: float = 0.3,
+    occlusion_rate: float = 0.01,
+) -> Iterator[SceneFrame]:
+    """An endless-crowd stream, one frame at a time: people arrive at random (on average
+    ``mean_people / mean_stay`` per frame), stay about ``mean_stay`` frames and leave, so over
+    a long run thousands of identities pass while about ``mean_people`` are in view. Nothing
+    is kept per person after they leave, so memory stays flat however long it runs (what a
+    soak test of the tracker needs). ``person_ids`` count up from 0 in order of arrival."""
+    rng = np.random.default_rng(seed)
+    width, height = image_size
+    arrival_rate = mean_people / max(1, mean_stay)
+    # person id -> [centre (2,), velocity (2,), w, h, identity, leave frame, hidden until]
+    people: dict[int, list] = {}
+    next_person = 0
+    for f in range(n_frames):
+        for _ in range(rng.poisson(arrival_rate)):
+            h = rng.uniform(60, 300)
+            leave = f + max(2, int(rng.exponential(mean_stay)))
+            centre = rng.uniform((0, 0), (width, height))
+            identity = _unit(rng.normal(size=(1, dim)))[0]
+            people[next_person] = [centre, rng.normal(0, 3, 2), h * rng.uniform(0.3, 0.5), h,
+                                   identity, leave, -1]  # fmt: skip
+            next_person += 1
+        for pid in [pid for pid, p in people.items() if p[5] <= f]:
+            del people[pid]
+        ids, boxes, embs = [], [], []
+        for pid, p in people.items():
+            p[1] += rng.normal(0, 0.2, 2)
+            p[0] += p[1]
+            p[1][(p[0] < 0) | (p[0] > (width, height))] *= -1
+            if p[6] < f and rng.random() < occlusion_rate:
+                p[6] = f + int(rng.integers(1, 30))
+            if p[6] >= f:
+                continue
+            (cx, cy), w, h = p[0], p[2], p[3]
+            ids.append(pid)
+            boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+            embs.append(p[4] + rng.normal(0, 0.25 / np.sqrt(dim), dim))
+        n_fp = rng.poisson(false_positive_rate)
+        fp_c = rng.uniform((0, 0), (width, height), (n_fp, 2))
+        fp_h = rng.uniform(40, 200, n_fp)
+        fp_w = fp_h * rng.uniform(0.3, 0.6, n_fp)
+        fp_boxes = np.stack([fp_c[:, 0] - fp_w / 2, fp_c[:, 1] - fp_h / 2,
+                             fp_c[:, 0] + fp_w / 2, fp_c[:, 1] + fp_h / 2], 1)  # fmt: skip
+        all_boxes = np.concatenate([np.reshape(boxes, (-1, 4)) + rng.normal(0, 2.0, (len(ids), 4)),
+                                    fp_boxes]).astype(np.float32)  # fmt: skip
+        scores = np.concatenate([rng.uniform(0.45, 0.99, len(ids)), rng.uniform(0.41, 0.7, n_fp)])
+        emb = np.concatenate([np.reshape(embs, (-1, dim)), rng.normal(size=(n_fp, dim))])
+        order = np.argsort(-scores, kind="stable")
+        person_ids = np.concatenate([np.asarray(ids, dtype=int), np.full(n_fp, -1)])
+        yield SceneFrame(all_boxes[order], scores[order].astype(np.float32),
+                         _unit(emb).astype(np.float32)[order], person_ids[order])  # fmt: skip

@@ -60,7 +60,7 @@ class _Detections:
         self.xyah[:, :2] += self.xyah[:, 2:] / 2
         self.xyah[:, 2] /= self.xyah[:, 3]
         self.scores = scores
-        self.features = features / np.linalg.norm(features, axis=1, keepdims=True)
+        self.features = features / matching.row_norms(features, keepdims=True)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -95,11 +95,18 @@ def _sub(tracks: list[Track], drop_ids: set[int]) -> list[Track]:
 
 def _boxes(tracks: list[Track]) -> np.ndarray:
     """x1y1x2y2 from the Kalman means of many tracks at once."""
-    xyah = np.array([t.mean[:4] for t in tracks]).reshape(-1, 4)
-    w = xyah[:, 2] * xyah[:, 3]
-    x1 = xyah[:, 0] - w / 2
-    y1 = xyah[:, 1] - xyah[:, 3] / 2
-    return np.stack([x1, y1, x1 + w, y1 + xyah[:, 3]], axis=1)
+    return _boxes_of(np.array([t.mean[:4] for t in tracks]).reshape(-1, 4))
+
+
+def _boxes_of(means: np.ndarray) -> np.ndarray:
+    """x1y1x2y2 of stacked (N, >=4) xyah means."""
+    boxes = np.empty((len(means), 4))
+    w = means[:, 2] * means[:, 3]
+    boxes[:, 0] = means[:, 0] - w / 2
+    boxes[:, 1] = means[:, 1] - means[:, 3] / 2
+    boxes[:, 2] = boxes[:, 0] + w
+    boxes[:, 3] = boxes[:, 1] + means[:, 3]
+    return boxes
 
 
 class JDETracker:
@@ -272,8 +279,8 @@ class JDETracker:
                 raise ValueError(f"{name} contain NaN or inf")
         if not np.issubdtype(boxes.dtype, np.floating):
             boxes = boxes.astype(np.float64)
-        norms = np.linalg.norm(embeddings.astype(np.float64), axis=1)
-        if np.any(norms == 0):
+        wide = embeddings.astype(np.float64)
+        if (np.add.reduce(wide * wide, axis=1) == 0).any():  # norm 0, as np.linalg.norm says
             raise ValueError("embeddings contain an all-zero row (no direction to match)")
         valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         if not np.all(valid):
@@ -292,18 +299,22 @@ class JDETracker:
             self._tracked = [t for t in self._tracked if now - t.frame_id <= limit]
             self._lost = [t for t in self._lost if now - t.frame_id <= limit]
 
-    def _predict(self, tracks: list[Track], dt: float) -> None:
-        """Kalman-predict tracks in one batch; vh is zeroed for tracks not in state Tracked."""
+    def _predict(self, tracks: list[Track], dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Kalman-predict tracks in one batch; vh is zeroed for tracks not in state Tracked.
+        Returns the predicted stacks (N, 8), (N, 8, 8), which the stages reuse; each track's
+        ``mean``/``covariance`` is a row of them."""
         if not tracks:
-            return
+            return np.zeros((0, 8)), np.zeros((0, 8, 8))
         means = np.array([t.mean for t in tracks])
         covs = np.array([t.covariance for t in tracks])
-        not_tracked = np.array([t.state != TrackState.Tracked for t in tracks])
-        means[not_tracked, 7] = 0.0
+        not_tracked = [t.state != TrackState.Tracked for t in tracks]
+        if any(not_tracked):
+            means[not_tracked, 7] = 0.0
         means, covs = self.kalman.predict(means, covs, dt)
         for t, m, c in zip(tracks, means, covs, strict=True):
             t.mean = m
             t.covariance = c
+        return means, covs
 
     def _correct(
         self,
@@ -311,21 +322,30 @@ class JDETracker:
         dets: _Detections,
         matches: np.ndarray,
         use_features: bool = True,
+        stacks: tuple[np.ndarray, ...] | None = None,
     ) -> tuple[list[Track], list[Track]]:
-        """Kalman-update matched (track, detection) pairs; returns (updated, re-activated)."""
+        """Kalman-update matched (track, detection) pairs; returns (updated, re-activated).
+        ``stacks``: (means, covariances, smooth features) of ``tracks`` already stacked."""
         updated: list[Track] = []
         refound: list[Track] = []
         if len(matches) == 0:
             return updated, refound
-        matched = [tracks[i] for i in matches[:, 0]]
-        means = np.array([t.mean for t in matched])
-        covs = np.array([t.covariance for t in matched])
+        rows = matches[:, 0]
+        matched = [tracks[i] for i in rows]
+        if stacks is None:
+            means = np.array([t.mean for t in matched])
+            covs = np.array([t.covariance for t in matched])
+        else:
+            means, covs = stacks[0][rows], stacks[1][rows]
         det_index = matches[:, 1]
         means, covs = self.kalman.update(means, covs, dets.xyah[det_index])
         features = dets.features[det_index]
         smooth = None
         if use_features:
-            old = np.array([t.smooth_feat for t in matched])
+            if stacks is None:
+                old = np.array([t.smooth_feat for t in matched])
+            else:
+                old = stacks[2][rows]
             smooth = smooth_features(old, features, self.config.feature_alpha)
         for k, (track, det) in enumerate(zip(matched, det_index, strict=True)):
             reactivate = track.state != TrackState.Tracked
@@ -365,28 +385,27 @@ class JDETracker:
 
         # Stage 1: appearance + motion over confirmed and lost tracks.
         pool = _joint(confirmed, self._lost)
-        self._predict(pool, dt)
+        means, covs = self._predict(pool, dt)
+        smooth = np.array([t.smooth_feat for t in pool])
         if pool and len(dets):
-            cost = matching.embedding_distance(
-                np.array([t.smooth_feat for t in pool]), dets.features
-            )
-            means = np.array([t.mean for t in pool])
-            covs = np.array([t.covariance for t in pool])
+            cost = matching.embedding_distance(smooth, dets.features)
             gate = self.kalman.gating_distance(means, covs, dets.xyah)
             cost = matching.fuse_motion(cost, gate, cfg.gating_threshold, cfg.motion_lambda)
         else:
             cost = np.zeros((len(pool), len(dets)))
         matches, u_track, u_det = matching.linear_assignment(cost, cfg.embedding_match_thresh)
-        updated, refound = self._correct(pool, dets, matches)
+        updated, refound = self._correct(pool, dets, matches, stacks=(means, covs, smooth))
         activated += updated
         refind += refound
 
         # Stage 2: IoU between predicted boxes of still-unmatched Tracked tracks and detections.
         dets = dets.take(u_det)
-        r_tracked = [pool[i] for i in u_track if pool[i].state == TrackState.Tracked]
-        cost = matching.iou_distance(_boxes(r_tracked), dets.tlbr)
+        rows = np.array([i for i in u_track if pool[i].state == TrackState.Tracked], dtype=int)
+        r_tracked = [pool[i] for i in rows]
+        r_stacks = (means[rows], covs[rows], smooth[rows] if len(rows) else smooth)
+        cost = matching.iou_distance(_boxes_of(r_stacks[0]), dets.tlbr)
         matches, u_track, u_det = matching.linear_assignment(cost, cfg.iou_match_thresh)
-        activated += self._correct(r_tracked, dets, matches)[0]
+        activated += self._correct(r_tracked, dets, matches, stacks=r_stacks)[0]
         leftover = [r_tracked[i] for i in u_track]
 
         # Optional BYTE pass: low-score detections keep tracked tracks alive through occlusion.

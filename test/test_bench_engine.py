@@ -17,8 +17,8 @@ import textwrap
 import onnxruntime as ort
 import pytest
 
-from fairmot_ros.evaluation.engine_benchmark import main
-from fairmot_ros.evaluation.engine_timing import PATHS
+from fairmot_ros.bench.cli import main as bench_main
+from fairmot_ros.bench.engine_timing import PATHS
 
 SIZE = "128x96"
 OUTPUTS = {"heatmap", "ltrb", "offset", "embedding"}
@@ -30,7 +30,7 @@ def _run_main(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main(argv)
+            code = bench_main(["engine", *argv])
         except SystemExit as exc:  # argparse usage errors
             code = exc.code
     return code, out.getvalue(), err.getvalue()
@@ -38,8 +38,8 @@ def _run_main(argv: list[str]) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def built(repo_root, tmp_path_factory):
-    """``python -m fairmot_ros.evaluation.engine_benchmark --arch yolov5s ...`` with the
-    packages missing on the GPU machine blocked; returns (process, report, workdir)."""
+    """``fairmot-bench engine --arch yolov5s ...`` (through ``fairmot_ros.bench.cli``) with
+    the packages missing on the GPU machine blocked; returns (process, report, workdir)."""
     folder = tmp_path_factory.mktemp("engine_bench")
     argv = ["--arch", "yolov5s", "--input-size", SIZE, "--precision", "fp32,fp16",
             "--warmup", "1", "--runs", "3", "--threads", "1", "--workdir", str(folder / "models"),
@@ -51,9 +51,9 @@ def built(repo_root, tmp_path_factory):
         BLOCKED = {UNAVAILABLE_ON_GPU_MACHINE!r}
         for name in BLOCKED:
             sys.modules[name] = None  # importing it now raises ImportError
-        sys.argv = ["engine_benchmark"] + {argv!r}
+        sys.argv = ["fairmot-bench", "engine"] + {argv!r}
         try:
-            runpy.run_module("fairmot_ros.evaluation.engine_benchmark", run_name="__main__")
+            runpy.run_module("fairmot_ros.bench.cli", run_name="__main__")
             code = 0
         except SystemExit as exc:
             code = exc.code

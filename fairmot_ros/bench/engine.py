@@ -1,30 +1,32 @@
-"""ONNX Runtime latency of exported FairMOT models, per feeding path, as one JSON report.
+"""``fairmot-bench engine``: ONNX Runtime latency of exported models, per feeding path.
 
-``python -m fairmot_ros.evaluation.engine_benchmark --model A.onnx [--model B.onnx]`` times
-models that exist already; ``--arch dla_34 --input-size 1088x608 --precision fp32,fp16``
-exports them first through :mod:`fairmot_ros.export` (random weights, fixed seed, unless
-``--checkpoint``), because a DLA-34 FP32 file is too large to carry to a GPU machine while the
-exporter's needs (torch, onnx, onnxscript) are there. See
-:mod:`fairmot_ros.evaluation.engine_timing` for what each timed path includes.
+``fairmot-bench engine --model A.onnx [--model B.onnx]`` times models that exist already;
+``--arch dla_34 --input-size 1088x608 --precision fp32,fp16`` exports them first through
+:mod:`fairmot_ros.export` (random weights, fixed seed, unless ``--checkpoint``), because a
+DLA-34 FP32 file is too large to carry to a GPU machine while the exporter's needs (torch,
+onnx, onnxscript) are there. See
+:mod:`fairmot_ros.bench.engine_timing` for what each timed path includes.
 
 The run asks ONNX Runtime for ``--provider`` (then the CPU) and reports what it actually got:
 ONNX Runtime falls back to the CPU silently when CUDA libraries fail to load, so a report that
 asked for CUDA and ran on the CPU says ``"gpu_active": false`` and warns on stderr, and
 ``--require-gpu`` turns that into an error (exit 2). Bad input: one line on stderr, exit 2;
-a failed export: exit 1. Nothing here imports torch unless models are built.
+a failed export: exit 1. Nothing here imports torch unless models are built. :func:`measure`
+is the whole measurement for callers that build the arguments themselves (``gpu``).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from fairmot_ros.bench import engine_timing as timing
+from fairmot_ros.bench.common import BenchError, load_average, utc_now
 from fairmot_ros.contract import INPUT_FLOAT_RGB_NCHW, INPUT_UINT8_BGR_NHWC, PRECISIONS
 from fairmot_ros.engine import (
     GPU_PROVIDERS,
@@ -35,15 +37,11 @@ from fairmot_ros.engine import (
     canonical_provider,
     choose_providers,
 )
-from fairmot_ros.evaluation import engine_timing as timing
-from fairmot_ros.export import OneLineParser, int_at_least, parse_input_size
+from fairmot_ros.export import int_at_least, parse_input_size
 
-PROG = "python -m fairmot_ros.evaluation.engine_benchmark"
+PROG = "fairmot-bench engine"
 KNOWN_PROVIDERS = frozenset(PROVIDER_ALIASES.values()) | GPU_PROVIDERS
-
-
-class BenchmarkError(RuntimeError):
-    """Bad input for the benchmark (exit 2)."""
+BenchmarkError = BenchError  # bad input for this benchmark (exit 2)
 
 
 def _provider(text: str) -> str:
@@ -71,11 +69,11 @@ def _count(minimum: int):
     return functools.partial(int_at_least, minimum=minimum)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog=PROG,
-        description="Time Engine.run of exported FairMOT models per feeding path (numpy, IO "
-        "binding, IO binding with the input resident on the device) and print a JSON report.",
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Models (given or exported) and timing options; ``--json`` comes from the CLI."""
+    parser.description = (
+        "Time Engine.run of exported FairMOT models per feeding path (numpy, IO binding, IO "
+        "binding with the input resident on the device) and print a JSON report."
     )
     models = parser.add_argument_group("models: --model, or build them with --arch")
     models.add_argument(
@@ -144,8 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="ONNX Runtime intra-op threads (default: its own choice)",
     )
-    parser.add_argument("--json", default=None, metavar="PATH", help="also write the report here")
-    return parser
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -238,7 +234,7 @@ def export_models(args: argparse.Namespace, workdir: Path) -> list[tuple[Path, d
 
 
 def _say(message: str) -> None:
-    print(f"engine_benchmark: {message}", file=sys.stderr, flush=True)
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
 def benchmark_model(path: Path, args: argparse.Namespace) -> tuple[dict, dict]:
@@ -297,10 +293,28 @@ def precision_pairs(entries: list[dict]) -> list[tuple[int, int]]:
 
 
 def run(args: argparse.Namespace) -> dict:
+    """The subcommand: checked arguments, then :func:`measure`; engine and export failures
+    become the CLI's one-line errors (bad model or no GPU: exit 2, failed export: exit 1)."""
+    from fairmot_ros.export import ExportError
+
+    try:
+        _check_args(args)
+        return measure(args)
+    except (EngineError, ValueError) as exc:
+        # GpuUnavailableError is an EngineError (--require-gpu without a GPU); ContractError
+        # and the checkpoint loader's CheckpointError are ValueErrors (bad model or weights).
+        raise BenchError(str(exc)) from None
+    except ExportError as exc:
+        raise RuntimeError(str(exc)) from None
+
+
+def measure(args: argparse.Namespace) -> dict:
     """The whole benchmark: models (given or exported), timing, checks, facts."""
-    report: dict = {"tool": PROG, "argv": args.argv, "preload_dlls": preload_runtime_libraries()}
+    report: dict = {"tool": PROG, "benchmark": "engine", "date_utc": utc_now(),
+                    "argv": getattr(args, "argv", None),
+                    "preload_dlls": preload_runtime_libraries()}  # fmt: skip
     report["device"] = timing.device_facts()
-    report["load_average_start"] = timing.load_average()
+    report["load_average_start"] = load_average()
     gpu_requested = args.provider in GPU_PROVIDERS
     warnings: list[str] = []
     if gpu_requested and not args.model:
@@ -324,7 +338,7 @@ def run(args: argparse.Namespace) -> dict:
             entry.update(extra)
             entries.append(entry)
             outputs.append(result)
-    report["load_average_end"] = timing.load_average()
+    report["load_average_end"] = load_average()
     report["path_definitions"] = {name: timing.PATH_DEFINITIONS[name] for name in args.paths}
     report["settings"] = {"warmup": args.warmup, "runs": args.runs, "threads": args.threads,
                           "provider": args.provider, "seed": args.seed}  # fmt: skip
@@ -345,38 +359,3 @@ def run(args: argparse.Namespace) -> dict:
     for message in warnings:
         _say("WARNING: " + message)
     return report
-
-
-def _fail(exc: BaseException, code: int) -> int:
-    """One line on stderr whatever the message holds (ONNX Runtime's can span lines)."""
-    print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-    return code
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry: prints the JSON report; one-line errors (2: bad input, 1: export failed)."""
-    from fairmot_ros.export import ExportError
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = argv
-    try:
-        _check_args(args)
-        report = run(args)
-        text = json.dumps(report, indent=2)
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(text + "\n")
-    except (BenchmarkError, EngineError, ValueError) as exc:
-        # GpuUnavailableError is an EngineError (--require-gpu without a GPU); ContractError
-        # and the checkpoint loader's CheckpointError are ValueErrors (bad model or weights).
-        return _fail(exc, 2)
-    except (ExportError, OSError) as exc:
-        return _fail(exc, 1)
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

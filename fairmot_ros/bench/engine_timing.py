@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from importlib import metadata
 
 import numpy as np
 
+from fairmot_ros.bench.common import (
+    cpu_model,
+    nvidia_smi,
+    package_version,
+    summarize_ms,
+)
 from fairmot_ros.contract import INPUT_NAME, OUT_EMBEDDING, OUT_HEATMAP
 from fairmot_ros.engine import Engine
 
@@ -52,16 +55,18 @@ TOP_PEAKS = 100
 
 
 def summarize(seconds: Sequence[float]) -> dict[str, float | int]:
-    """Median, p90, min, mean and max in milliseconds: the median is the figure to quote on a
-    shared machine, p90/max show how much the load disturbed it."""
-    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    """Median, p90, p99, min, mean and max in milliseconds: the median is the figure to quote
+    on a shared machine, p90/max show how much the load disturbed it. (The keys predate the
+    other subcommands' p50_ms; they are kept so that older reports compare.)"""
+    stats = summarize_ms(np.asarray(seconds, dtype=np.float64) * 1000.0)
     return {
-        "runs": int(ms.size),
-        "median_ms": round(float(np.median(ms)), 3),
-        "p90_ms": round(float(np.percentile(ms, 90)), 3),
-        "min_ms": round(float(ms.min()), 3),
-        "mean_ms": round(float(ms.mean()), 3),
-        "max_ms": round(float(ms.max()), 3),
+        "runs": stats["n"],
+        "median_ms": stats["p50_ms"],
+        "p90_ms": stats["p90_ms"],
+        "p99_ms": stats["p99_ms"],
+        "min_ms": stats["min_ms"],
+        "mean_ms": stats["mean_ms"],
+        "max_ms": stats["max_ms"],
     }
 
 
@@ -197,63 +202,20 @@ def compare_precisions(
     return result
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _nvidia_smi() -> list[str] | None:
-    """GPU names and driver versions, or None where nvidia-smi is absent or fails."""
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return None
-    try:
-        done = subprocess.run(
-            [exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as exc:
-        return [f"nvidia-smi failed: {exc}"]
-    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
-    if done.returncode != 0:
-        lines.append(f"nvidia-smi exit {done.returncode}: {done.stderr.strip()[:200]}")
-    return lines
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def device_facts() -> dict:
     """What the figures were measured on; which onnxruntime (file and version) matters most,
     since a GPU build brought in through PYTHONPATH can shadow an installed CPU build."""
     import onnxruntime as ort
 
     return {
-        "gpus": _nvidia_smi(),
+        "gpus": nvidia_smi(),
         "cpu_count": os.cpu_count(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "onnxruntime_version": ort.__version__,
         "onnxruntime_file": ort.__file__,
         "onnxruntime_available_providers": list(ort.get_available_providers()),
-        "torch_version": _version("torch"),
+        "torch_version": package_version("torch"),
         "numpy_version": np.__version__,
     }

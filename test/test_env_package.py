@@ -48,6 +48,8 @@ IMPORT_KEYS = {
     "onnxscript": "python3-onnxscript-pip",
     "trackeval": "python3-trackeval-pip",
     "rosbags": "python3-rosbags-pip",
+    "mcap": "python3-mcap-pip",
+    "mcap_ros2": "python3-mcap-ros2-support-pip",
     "pytest": "python3-pytest",
     "catkin_pkg": "python3-catkin-pkg",
 }

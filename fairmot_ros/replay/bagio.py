@@ -380,9 +380,11 @@ def _chunk_records(body: BytesIO) -> bytes:
     compression = _string(body)
     (length,) = struct.unpack("<Q", _read(body, 8))
     data = _read(body, length)
-    if compression == "zstd":
-        import zstandard
-
+    if compression == "zstd":  # rosbag2's MCAP writer compresses chunks with zstd by default
+        try:
+            import zstandard
+        except ImportError:
+            raise BagError("zstd-compressed MCAP chunks need the zstandard package") from None
         return zstandard.ZstdDecompressor().decompressobj().decompress(data)
     if compression:
         raise BagError(f"MCAP chunk compression {compression!r} is not supported")

@@ -8,6 +8,7 @@ QoS must be what rosbag2 on Kilted writes. Bad input gives one line, never a tra
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -74,8 +75,9 @@ def _mcap_file(bag: Path) -> Path:
 
 def _fields(obj):
     """(name, value) of a rosbags dataclass or an mcap_ros2 decoded object."""
-    if hasattr(obj, "__dataclass_fields__"):
-        return {k: getattr(obj, k) for k in obj.__dataclass_fields__ if k != "__msgtype__"}
+    if dataclasses.is_dataclass(obj):  # the type's fields, not its constants
+        names = [name for name, _ in bagio._typestore().fielddefs[obj.__msgtype__][1]]
+        return {name: getattr(obj, name) for name in names}
     return {k: getattr(obj, k) for k in obj.__slots__}
 
 

@@ -308,6 +308,7 @@ class BagWriter:
             raise BagError(f"cannot create {self.path}: {exc}") from None
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
+        self.types: dict[str, str] = {}
         self._open = True
 
     def add_topic(self, name: str, typename: str, qos: Sequence[QosSpec] = ()) -> None:
@@ -322,6 +323,7 @@ class BagWriter:
             offered_qos_profiles=[_to_rosbags_qos(q) for q in qos],
         )
         self.counts[name] = 0
+        self.types[name] = typename
 
     def write(self, topic: str, log_time_ns: int, data: bytes | memoryview) -> None:
         """Append one message's CDR bytes, received at ``log_time_ns``."""

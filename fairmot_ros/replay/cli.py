@@ -229,7 +229,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     except BagError:
         session.close()
         raise
-    recorder = BagRecorder(session, writer, args.topics, args.all, warn=warn)
+    def matched(topic: str, typename: str) -> None:
+        print(f"recording {topic} ({typename})", flush=True)
+
+    recorder = BagRecorder(session, writer, args.topics, args.all, warn=warn,
+                           on_matched=matched)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     print(f"recording into {args.out} ({args.storage}): "
           f"{'all topics' if args.all else ', '.join(args.topics)}", flush=True)

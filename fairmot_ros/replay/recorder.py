@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from rclpy.clock import Clock, ClockType
+
 from fairmot_ros.replay.bagio import BagWriter, QosSpec, ensure_type
 from fairmot_ros.replay.session import RosSession, import_message_type, qos_profile, qos_spec
 
@@ -41,14 +43,20 @@ class BagRecorder:
     def __init__(
         self, session: RosSession, writer: BagWriter, topics: Sequence[str] = (),
         all_topics: bool = False, warn: Callable[[str], None] = print,
+        on_matched: Callable[[str, str], None] | None = None,
     ) -> None:
         self.session, self.writer, self.warn = session, writer, warn
+        self.on_matched = on_matched
+        self._announced: set[str] = set()
         self.wanted = set(topics)
         self.all_topics = all_topics
         self.subscriptions: dict[str, object] = {}
         self.skipped: dict[str, str] = {}  # topic -> type that cannot be recorded
         self.closed = False
-        self._timer = session.node.create_timer(DISCOVERY_PERIOD_S, self.discover)
+        # discovery runs on the steady clock: under use_sim_time a ROS-time timer would wait
+        # for /clock, which may only start once the recorder is ready
+        self._timer = session.node.create_timer(DISCOVERY_PERIOD_S, self.discover,
+                                                clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.discover()
 
     @property
@@ -56,10 +64,15 @@ class BagRecorder:
         return dict(self.writer.counts)
 
     def discover(self) -> None:
-        """Subscribe to every wanted topic that now has a publisher."""
+        """Subscribe to every wanted topic that now has a publisher; report new matches."""
         if self.closed:
             return
         node = self.session.node
+        for name, subscription in self.subscriptions.items():
+            if name not in self._announced and subscription.get_publisher_count() > 0:
+                self._announced.add(name)
+                if self.on_matched is not None:
+                    self.on_matched(name, self.writer.types[name])
         for name, types in node.get_topic_names_and_types():
             if name in self.subscriptions or name in self.skipped or not types:
                 continue

@@ -69,7 +69,7 @@ class RosSession:
                  alive: Callable[[], bool] = lambda: True) -> None:
         self.context = rclpy.Context()
         kwargs = {} if domain_id is None else {"domain_id": domain_id}
-        rclpy.init(context=self.context, **kwargs)
+        rclpy.init(args=[], context=self.context, **kwargs)  # our CLI is not ROS arguments
         self.node = rclpy.create_node(name, context=self.context,
                                       parameter_overrides=parameters or [])
         self.executor = SingleThreadedExecutor(context=self.context)

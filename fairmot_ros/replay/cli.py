@@ -244,10 +244,7 @@ def cmd_record(args: argparse.Namespace) -> int:
                 stop["reason"] = "duration"
                 break
             session.executor.spin_once(timeout_sec=0.05)
-        # drain what the middleware already holds before closing
-        drain_until = time.monotonic() + 0.3
-        while time.monotonic() < drain_until:
-            session.executor.spin_once(timeout_sec=0.02)
+        _drain(session, recorder)
     finally:
         recorder.close()
         session.close()
@@ -257,6 +254,17 @@ def cmd_record(args: argparse.Namespace) -> int:
     print(json.dumps({"bag": str(args.out), "stopped_by": stop["reason"], "messages": counts,
                       "not_recorded": recorder.skipped}), flush=True)
     return 0
+
+
+def _drain(session: Any, recorder: Any, quiet: float = 0.5, limit: float = 10.0) -> None:
+    """Take what the middleware still holds: spin until nothing arrived for ``quiet`` s."""
+    total, last_change = sum(recorder.counts.values()), time.monotonic()
+    give_up = last_change + limit
+    while time.monotonic() - last_change < quiet and time.monotonic() < give_up:
+        session.executor.spin_once(timeout_sec=0.02)
+        now_total = sum(recorder.counts.values())
+        if now_total != total:
+            total, last_change = now_total, time.monotonic()
 
 
 def _sim_time_parameter(enabled: bool) -> list:

@@ -103,7 +103,8 @@ class _Lines:
             line = self.queue.get(timeout=timeout)
         except queue.Empty:
             self.process.kill()
-            raise AssertionError(f"no output within {timeout} s: {self.process.stderr.read()}")
+            raise AssertionError(f"no output within {timeout} s: "
+                                 f"{self.process.stderr.read()}") from None
         assert line, self.process.stderr.read()
         return line
 

@@ -38,11 +38,11 @@ def detections_result(msg: Any, frame: int) -> FrameResult:
     """One ``Detection2DArray`` (rclpy or rosbags object) as a :class:`FrameResult`: ids,
     Kalman boxes as tlwh from centre and size, score of the first hypothesis (NaN if none)."""
     detections = list(msg.detections)
-    tlwh = np.array(
-        [[d.bbox.center.position.x - d.bbox.size_x / 2.0,
-          d.bbox.center.position.y - d.bbox.size_y / 2.0, d.bbox.size_x, d.bbox.size_y]
-         for d in detections], dtype=np.float64,
-    ).reshape(-1, 4)
+    centres = np.array([(d.bbox.center.position.x, d.bbox.center.position.y)
+                        for d in detections], dtype=np.float64).reshape(-1, 2)
+    sizes = np.array([(d.bbox.size_x, d.bbox.size_y) for d in detections],
+                     dtype=np.float64).reshape(-1, 2)
+    tlwh = np.hstack([centres - sizes / 2.0, sizes])
     scores = np.array([d.results[0].hypothesis.score if len(d.results) else np.nan
                        for d in detections], dtype=np.float64)
     stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec

@@ -86,8 +86,8 @@ def test_play_skips_unknown_types_once_and_counts_disorder(odd_bag):
 
 def test_record_stops_after_duration_with_a_valid_bag(tmp_path):
     domain = domain_id(1)
-    done = _cli(domain, "record", str(tmp_path / "empty"), "/nothing_here", "--duration", "1",
-                "--storage", "sqlite3")
+    done = _cli(domain, "record", str(tmp_path / "empty"), "--duration", "1", "/nothing_here",
+                "--storage", "sqlite3")  # options and topics in any order
     out, err = done.communicate(timeout=60)
     assert done.returncode == 0, err
     assert json.loads(out.strip().splitlines()[-1])["stopped_by"] == "duration"

@@ -372,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stamp messages with /clock time (as ros2 bag record --use-sim-time)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=cmd_record)
+    record_parser = p
 
     p = sub.add_parser("eval", help="score recorded Detection2DArrays with TrackEval")
     p.add_argument("output_bag", type=Path)
@@ -393,12 +394,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", nargs="+", default=None, help="the input's image topic")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_render)
+    parser.set_defaults(record_parser=record_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``fairmot-bag``; exit status 0, 1 (lock-step frames unanswered), 2."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "record":  # topics may come before or after the options
+        words = list(sys.argv[1:] if argv is None else argv)
+        args = args.record_parser.parse_intermixed_args(words[words.index("record") + 1:])
     try:
         return args.func(args)
     except BagError as exc:

@@ -401,10 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``fairmot-bag``; exit status 0, 1 (lock-step frames unanswered), 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if args.command == "record":  # topics may come before or after the options
         words = list(sys.argv[1:] if argv is None else argv)
         args = args.record_parser.parse_intermixed_args(words[words.index("record") + 1:])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except BagError as exc:

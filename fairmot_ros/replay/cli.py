@@ -233,7 +233,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         print(f"recording {topic} ({typename})", flush=True)
 
     recorder = BagRecorder(session, writer, args.topics, args.all, warn=warn,
-                           on_matched=matched)
+                           on_matched=matched, sim_time=args.use_sim_time)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     print(f"recording into {args.out} ({args.storage}): "
           f"{'all topics' if args.all else ', '.join(args.topics)}", flush=True)

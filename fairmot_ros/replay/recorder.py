@@ -25,6 +25,7 @@ from fairmot_ros.replay.session import RosSession, import_message_type, qos_prof
 __all__ = ["BagRecorder"]
 
 RECORD_DEPTH = 1000
+CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 DISCOVERY_PERIOD_S = 0.2
 # Infrastructure topics every node has; recorded only when named.
 _HIDDEN_BY_DEFAULT = {"/rosout", "/parameter_events"}
@@ -43,7 +44,7 @@ class BagRecorder:
     def __init__(
         self, session: RosSession, writer: BagWriter, topics: Sequence[str] = (),
         all_topics: bool = False, warn: Callable[[str], None] = print,
-        on_matched: Callable[[str, str], None] | None = None,
+        on_matched: Callable[[str, str], None] | None = None, sim_time: bool = False,
     ) -> None:
         self.session, self.writer, self.warn = session, writer, warn
         self.on_matched = on_matched
@@ -57,6 +58,15 @@ class BagRecorder:
         # for /clock, which may only start once the recorder is ready
         self._timer = session.node.create_timer(DISCOVERY_PERIOD_S, self.discover,
                                                 clock=Clock(clock_type=ClockType.STEADY_TIME))
+        # under sim time, log times are the latest /clock value (0 until one arrives), taken
+        # from our own subscription so they never depend on when rclpy's time source updates
+        self.clock_ns: int | None = None
+        if sim_time:
+            self.clock_ns = 0
+            clock_type = import_message_type(CLOCK_TYPE)
+            session.node.create_subscription(
+                clock_type, "/clock", self._on_clock,
+                qos_profile(QosSpec("best_effort", "volatile", "keep_last", 10)))
         self.discover()
 
     @property
@@ -95,9 +105,14 @@ class BagRecorder:
                 qos_profile(_subscription_qos(offered)), raw=True,
             )
 
+    def _on_clock(self, msg: object) -> None:
+        stamp = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
+        self.clock_ns = max(self.clock_ns or 0, stamp)
+
     def _on_message(self, topic: str, data: bytes) -> None:
         if not self.closed:
-            self.writer.write(topic, self.session.now_ns(), data)
+            now = self.session.now_ns() if self.clock_ns is None else self.clock_ns
+            self.writer.write(topic, now, data)
 
     def ready(self, topics: Sequence[str] | None = None) -> bool:
         """Whether ``topics`` (all wanted by default) are subscribed and matched."""

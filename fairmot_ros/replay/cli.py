@@ -154,7 +154,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 # ----- play ----------------------------------------------------------------------------------
 def cmd_play(args: argparse.Namespace) -> int:
-    from fairmot_ros.replay.player import DEFAULT_CLOCK_HZ, AnswerWatcher, BagPlayer, PlayOptions
+    from fairmot_ros.replay.player import (
+        DEFAULT_CLOCK_HZ,
+        IMAGE_TYPES,
+        AnswerWatcher,
+        BagPlayer,
+        PlayOptions,
+    )
     from fairmot_ros.replay.session import ReplayError, RosSession
 
     reader = BagReader(args.bag)
@@ -181,11 +187,11 @@ def cmd_play(args: argparse.Namespace) -> int:
                                   f"within {args.wait:.0f} s")
         elif args.wait > 0:
             player.wait_for_subscribers(args.wait)
-        images = reader.topics[player.image_topic].count if player.image_topic else \
-            sum(reader.topics[t].count for t in player.publishers)
-        progress = Progress(images, "play")
+        images = sum(reader.topics[t].count for t in player.publishers
+                     if (t == player.image_topic) or (player.image_topic is None and
+                                                      reader.topics[t].type in IMAGE_TYPES))
         stats = player.play(answered=watcher.answered if watcher else None,
-                            progress=progress if player.image_topic else None)
+                            progress=Progress(0 if args.loop else images, "play"))
         if not options.lockstep:
             session.spin_for(0.5)  # let reliable writers deliver the last messages
     except KeyboardInterrupt:

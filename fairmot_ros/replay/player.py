@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from fairmot_ros.replay.bagio import BagMessage, BagReader, QosSpec, header_stamp_ns
-from fairmot_ros.replay.frames import choose_image_topic
+from fairmot_ros.replay.frames import COMPRESSED_TYPE, IMAGE_TYPE, choose_image_topic
 from fairmot_ros.replay.session import ReplayError, RosSession, import_message_type, qos_profile
 
 __all__ = ["AnswerWatcher", "BagPlayer", "PlayOptions", "PlayStats"]
@@ -27,6 +27,7 @@ __all__ = ["AnswerWatcher", "BagPlayer", "PlayOptions", "PlayStats"]
 CLOCK_TOPIC = "/clock"
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 DEFAULT_CLOCK_HZ = 40.0  # ros2 bag play --clock's default rate
+IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 
 
 @dataclass
@@ -211,8 +212,8 @@ class BagPlayer:
                     (time.monotonic() - start_wall) * rate * 1e9))
             else:
                 self.publish_clock(message.log_time_ns, force=True)
-            is_image = message.topic == self.image_topic or (
-                self.image_topic is None and message.type.startswith("sensor_msgs/msg/"))
+            is_image = message.topic == self.image_topic if self.image_topic is not None \
+                else message.type in IMAGE_TYPES
             stamp = header_stamp_ns(message.data) if is_image else None
             if stamp is not None:
                 if last_stamp is not None and stamp <= last_stamp:
@@ -224,7 +225,7 @@ class BagPlayer:
                 if on_image is not None:
                     on_image(stamp)
             self.publish(message.topic, message.data)
-            if stamp is not None and message.topic == (self.image_topic or message.topic):
+            if stamp is not None:
                 stats.images_sent.append(stamp)
                 if options.lockstep and answered is not None:
                     self._wait_answer(stamp, answered, message.log_time_ns)

@@ -28,6 +28,7 @@ CLOCK_TOPIC = "/clock"
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 DEFAULT_CLOCK_HZ = 40.0  # ros2 bag play --clock's default rate
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
+CLOCK_PREROLL_S = 0.5
 
 
 @dataclass
@@ -202,14 +203,15 @@ class BagPlayer:
         for message in self.messages():
             if bag_start is None:
                 bag_start = message.log_time_ns
-                self.publish_clock(bag_start, force=True)
+                self._preroll_clock(bag_start)
+                start_wall = time.monotonic()
             offset = (message.log_time_ns - bag_start) / 1e9 / rate
             if not options.lockstep:
                 target = start_wall + offset
                 if time.monotonic() - target > 0.5:  # fell behind: count, do not burst
                     stats.late_publishes += 1
-                self._wait_until(target, lambda b=bag_start: b + round(
-                    (time.monotonic() - start_wall) * rate * 1e9))
+                self._wait_until(target, lambda b=bag_start, w=start_wall: b + round(
+                    (time.monotonic() - w) * rate * 1e9))
             else:
                 self.publish_clock(message.log_time_ns, force=True)
             is_image = message.topic == self.image_topic if self.image_topic is not None \
@@ -231,6 +233,15 @@ class BagPlayer:
                     self._wait_answer(stamp, answered, message.log_time_ns)
                 if progress is not None:
                     progress(len(stats.images_sent))
+
+    def _preroll_clock(self, bag_start: int) -> None:
+        """``/clock`` at the bag's start for :data:`CLOCK_PREROLL_S` before the first message,
+        so subscribers that match the clock publisher late (a recorder finding it on its next
+        discovery round) know the time before the first image arrives."""
+        if self.clock is None:
+            return
+        self.publish_clock(bag_start, force=True)
+        self._wait_until(time.monotonic() + CLOCK_PREROLL_S, lambda: bag_start)
 
     def _wait_answer(self, stamp: int, answered: Callable[[int], bool], bag_time: int) -> None:
         deadline = time.monotonic() + self.options.timeout

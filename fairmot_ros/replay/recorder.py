@@ -26,6 +26,7 @@ __all__ = ["BagRecorder"]
 
 RECORD_DEPTH = 1000
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
+CLOCK_TOPIC = "/clock"
 DISCOVERY_PERIOD_S = 0.2
 # Infrastructure topics every node has; recorded only when named.
 _HIDDEN_BY_DEFAULT = {"/rosout", "/parameter_events"}
@@ -60,13 +61,10 @@ class BagRecorder:
                                                 clock=Clock(clock_type=ClockType.STEADY_TIME))
         # under sim time, log times are the latest /clock value (0 until one arrives), taken
         # from our own subscription so they never depend on when rclpy's time source updates
-        self.clock_ns: int | None = None
-        if sim_time:
-            self.clock_ns = 0
-            clock_type = import_message_type(CLOCK_TYPE)
-            session.node.create_subscription(
-                clock_type, "/clock", self._on_clock,
-                qos_profile(QosSpec("best_effort", "volatile", "keep_last", 10)))
+        # /clock is subscribed like a recorded topic, with the QoS its publishers offer, as
+        # soon as one appears; messages that arrive before the first /clock are logged at 0
+        self.clock_ns: int | None = 0 if sim_time else None
+        self._clock_sub = None
         self.discover()
 
     @property
@@ -78,6 +76,13 @@ class BagRecorder:
         if self.closed:
             return
         node = self.session.node
+        if self.clock_ns is not None and self._clock_sub is None:
+            offered = [qos_spec(i.qos_profile)
+                       for i in node.get_publishers_info_by_topic(CLOCK_TOPIC)]
+            if offered:
+                self._clock_sub = node.create_subscription(
+                    import_message_type(CLOCK_TYPE), CLOCK_TOPIC, self._on_clock,
+                    qos_profile(_subscription_qos(offered), depth=10))
         for name, subscription in self.subscriptions.items():
             if name not in self._announced and subscription.get_publisher_count() > 0:
                 self._announced.add(name)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -94,16 +95,30 @@ def write_input(path: Path, args: argparse.Namespace) -> dict:
             "frames_per_s": round(count / seconds, 1), "MB_per_s": round(size / seconds, 1)}
 
 
-def _intervals(log_times: list[int], fps: float) -> dict:
-    from fairmot_ros.evaluation.engine_timing import summarize
+def _summary_ms(seconds: np.ndarray) -> dict:
+    """Median (the figure to quote on a shared machine), p90, min, mean, max in ms."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    return {"runs": int(ms.size), "median_ms": round(float(np.median(ms)), 3),
+            "p90_ms": round(float(np.percentile(ms, 90)), 3),
+            "min_ms": round(float(ms.min()), 3), "mean_ms": round(float(ms.mean()), 3),
+            "max_ms": round(float(ms.max()), 3)}
 
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _intervals(log_times: list[int], fps: float) -> dict:
     times = np.asarray(sorted(log_times), dtype=np.float64) / 1e9
     if times.size < 2:
         return {"received": int(times.size)}
     span = times[-1] - times[0]
     return {"received": int(times.size),
             "rate_hz": round((times.size - 1) / span, 2) if span > 0 else None,
-            "target_hz": fps, "intervals": summarize(np.diff(times))}
+            "target_hz": fps, "intervals": _summary_ms(np.diff(times))}
 
 
 def _cli(env: dict, *args: str) -> subprocess.Popen:
@@ -113,8 +128,6 @@ def _cli(env: dict, *args: str) -> subprocess.Popen:
 
 def run(args: argparse.Namespace) -> dict:
     """Write, play and record; the JSON document of the module doc."""
-    from fairmot_ros.evaluation.engine_timing import load_average
-
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if args.domain_id is not None:
         env["ROS_DOMAIN_ID"] = str(args.domain_id)
@@ -124,7 +137,7 @@ def run(args: argparse.Namespace) -> dict:
         root = Path(args.keep) if args.keep else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         source, recorded = root / "input", root / "recorded"
-        load_before = load_average()
+        load_before = _load_average()
         written = write_input(source, args)
         recorder = _cli(env, "record", str(recorded), IMAGE_TOPIC, OUTPUT_TOPIC, "--storage",
                         args.storage, "--overwrite")
@@ -160,21 +173,28 @@ def run(args: argparse.Namespace) -> dict:
                         "lost": published.get(OUTPUT_TOPIC, 0) - len(logs[OUTPUT_TOPIC])},
             "recorder_warnings": [line for line in rec_err.splitlines() if "warning" in line],
             "load_average_before": load_before,
-            "load_average_after": load_average(),
+            "load_average_after": _load_average(),
             "machine": _machine(),
         }
     return report
 
 
 def _machine() -> dict:
-    from fairmot_ros.evaluation.engine_timing import device_facts
-
-    facts = device_facts()
-    return {k: facts[k] for k in ("cpu", "cpu_count", "machine", "python")}
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu or platform.processor(), "cpu_count": os.cpu_count(),
+            "machine": platform.machine(), "python": platform.python_version()}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry until ``fairmot-bench`` registers this module as ``bag``."""
+    """Stand-alone entry (``python -m fairmot_ros.bench.bag``); ``fairmot-bench bag`` calls
+    :func:`add_arguments` and :func:`run` the same way."""
     parser = argparse.ArgumentParser(prog="python -m fairmot_ros.bench.bag",
                                      description=__doc__.splitlines()[0])
     add_arguments(parser)

@@ -29,7 +29,7 @@ test: setup ## lint (ruff) and run the test suite
 lint: setup ## ruff only
 	$(RUN) ruff check .
 
-demo: setup ## main job: tracker_node tracks PETS09-S2L1 401-795 over DDS -> .cache/demo/
+demo: setup ## main job: PETS09-S2L1 401-795 -> bag -> tracker_node over DDS -> recorded bag -> .cache/demo/
 	$(RUN) python -m fairmot_ros.sequences fetch-pets
 	$(RUN) fairmot-demo $(DEMO_ARGS)
 

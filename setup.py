@@ -55,7 +55,8 @@ setup(
             "fairmot-export = fairmot_ros.export:main",
             "fairmot-train = fairmot_ros.training.cli:main",
             "fairmot-eval = fairmot_ros.evaluation.cli:main",
-            "fairmot-demo = fairmot_ros.ros.demo:main",
+            "fairmot-demo = fairmot_ros.replay.demo:main",
+            "fairmot-bag = fairmot_ros.replay.cli:main",
         ],
     },
 )

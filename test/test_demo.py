@@ -62,7 +62,7 @@ def demo_run(tmp_path_factory):
     # domains 1..19: below node_support's 20..99, and like them under 102, whose DDS ports
     # (7400 + 250 * domain + ...) stay below Linux's ephemeral range (32768-60999), where any
     # socket may already hold them and discovery then never completes
-    command = [sys.executable, "-m", "fairmot_ros.ros.demo", "--frames", f"{FIRST}-{LAST}",
+    command = [sys.executable, "-m", "fairmot_ros.replay.demo", "--frames", f"{FIRST}-{LAST}",
                "--out", str(out), "--domain-id", str(1 + os.getpid() % 19),
                "--param", "intra_op_threads:=1", "--param", "providers:=[CPUExecutionProvider]"]
     if model is not None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fairmot_ros.evaluation.mot_io import read_mot, write_mot_results
-from fairmot_ros.ros.demo_render import (
+from fairmot_ros.replay.render import (
     FrameResult,
     busiest_frame,
     mot_rows,
@@ -56,7 +56,7 @@ def test_result_from_detections_inverts_the_node_conversion():
     pytest.importorskip("fairmot_ros_msgs.msg")
     from std_msgs.msg import Header
 
-    from fairmot_ros.ros.demo_player import result_from_detections
+    from fairmot_ros.replay.lockstep import result_from_detections
     from fairmot_ros.ros.track_messages import detection_array
 
     tracks = [SimpleNamespace(track_id=7, tlwh=np.array([10.5, 20.25, 30.0, 60.0]), score=0.8),

@@ -48,6 +48,8 @@ IMPORT_KEYS = {
     "onnxscript": "python3-onnxscript-pip",
     "trackeval": "python3-trackeval-pip",
     "rosbags": "python3-rosbags-pip",
+    "mcap": "python3-mcap-pip",
+    "mcap_ros2": "python3-mcap-ros2-support-pip",
     "pytest": "python3-pytest",
     "hypothesis": "python3-hypothesis-pip",
     "catkin_pkg": "python3-catkin-pkg",
@@ -76,7 +78,8 @@ ENTRY_POINTS = {
     "fairmot-export": "fairmot_ros.export:main",
     "fairmot-train": "fairmot_ros.training.cli:main",
     "fairmot-eval": "fairmot_ros.evaluation.cli:main",
-    "fairmot-demo": "fairmot_ros.ros.demo:main",
+    "fairmot-demo": "fairmot_ros.replay.demo:main",
+    "fairmot-bag": "fairmot_ros.replay.cli:main",
 }
 
 

@@ -1,26 +1,29 @@
-"""``fairmot-demo``: the tracker node on PETS09-S2L1 over real DDS, ending in pictures and scores.
+"""``fairmot-demo``: the tracker node on PETS09-S2L1 through rosbags, ending in pictures and scores.
 
     fairmot-demo [--model M.onnx] [--frames 401-795] [--out DIR] [--realtime] [--domain-id N]
 
-What it does:
+What it does, the way a robotics team replays a recording through its perception stack:
 
 1. finds the input, by default the PETS09-S2L1 video (fetched into ``.cache/`` with the
    sequences helper when it is not installed), frames 401-795: the part the shipped model
-   never trained on;
+   never trained on, and turns it into an input bag (``fairmot-bag from-video``: MCAP,
+   ``sensor_msgs/Image`` bgr8, stamps ``frame / fps``), cached in ``.cache/bags/``;
 2. starts ``tracker_node`` (the console script, ``config/tracker.yaml``, the shipped model
    unless ``--model``) in namespace ``/fairmot_demo`` with reliable input and the video's frame
    rate, and waits for its start-up line;
-3. publishes the frames as ``sensor_msgs/Image`` (bgr8, ``frame_id`` camera, stamp
-   ``frame / fps``), by default in lock-step (frame k+1 leaves when the detections of frame k
-   are back), with ``--realtime`` at the camera rate; collects ``~/detections``,
-   ``~/tracks``, ``~/debug_image`` and ``/diagnostics``;
-4. writes into ``--out`` (default ``.cache/demo``): ``tracked.mp4`` (``.avi`` or none when no
-   codec opens), ``snapshot.png`` (the frame with the most tracks), ``contact_sheet.png``,
-   ``node_debug_image.png`` (the node's own rendering of that frame), ``results.txt`` (MOT
-   format), ``detections.jsonl`` (every answer as received), ``summary.json`` and
-   ``tracker_node.log``;
-5. scores ``results.txt`` with TrackEval against the ground truth when it is available
-   (``../shared/data/pets09-s2l1/gt.txt`` for PETS) and prints a summary.
+3. plays the bag to it (``fairmot-bag play``'s player), by default in lock-step (image k+1
+   leaves when the detections of image k are back), with ``--realtime`` at the recorded rate
+   with ``/clock`` and the node on ``use_sim_time``; records ``~/detections``, ``~/tracks`` and
+   ``/diagnostics`` into an output bag (``fairmot-bag record``'s recorder, in this process)
+   and watches ``~/debug_image``;
+4. scores and draws the run from the two bags (``fairmot-bag eval`` / ``render``): into
+   ``--out`` (default ``.cache/demo``) go ``outputs_bag/``, ``tracked.mp4`` (``.avi`` or none
+   when no codec opens), ``snapshot.png`` (the frame with the most tracks),
+   ``contact_sheet.png``, ``node_debug_image.png`` (the node's own rendering of that frame),
+   ``results.txt`` (MOT format), ``detections.jsonl`` (every answer as recorded),
+   ``summary.json`` and ``tracker_node.log``;
+5. prints TrackEval's metrics against the ground truth when it is available
+   (``../shared/data/pets09-s2l1/gt.txt`` for PETS) and where everything is.
 
 Exit status: 0 when every frame was answered (lock-step) or the run completed (realtime),
 1 when frames went unanswered in lock-step, 2 when the demo could not run.
@@ -31,12 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from itertools import chain
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +48,11 @@ import cv2
 import numpy as np
 
 from fairmot_ros.evaluation.mot_io import write_mot_results
-from fairmot_ros.ros.demo_process import DemoError, TrackerNodeProcess
-from fairmot_ros.ros.demo_render import FrameResult, mot_rows, render_outputs
+from fairmot_ros.replay.bagio import BagError, BagReader, BagWriter
+from fairmot_ros.replay.eval import input_frame_numbers, read_recorded_run, score_rows
+from fairmot_ros.replay.frames import bag_frames, video_to_bag
+from fairmot_ros.replay.node_process import ReplayError, TrackerNodeProcess
+from fairmot_ros.replay.render import FrameResult, mot_rows, render_outputs
 from fairmot_ros.sequences import (
     CACHE_DIR,
     PETS_TEST_RANGE,
@@ -62,6 +69,8 @@ __all__ = ["build_parser", "main", "run_demo"]
 DEFAULT_FRAMES = f"{PETS_TEST_RANGE[0]}-{PETS_TEST_RANGE[1]}"
 DEFAULT_OUT = CACHE_DIR / "demo"
 DEFAULT_NAMESPACE = "fairmot_demo"
+BAG_CACHE = CACHE_DIR / "bags"
+OUTPUT_BAG = "outputs_bag"
 PROGRESS_EVERY = 50
 
 
@@ -97,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for the node to start (default 120)")
     parser.add_argument("--no-debug-image", action="store_true",
                         help="do not subscribe to ~/debug_image (the node then skips drawing)")
+    parser.add_argument("--bag", type=Path, default=None,
+                        help="play this input bag instead of making one from --sequence "
+                        "(its one image topic; --gt scores it)")
     return parser
 
 
@@ -109,7 +121,7 @@ def resolve_model(model: str | None) -> Path | None:
     try:
         path = resolve_model_path(model or "")
     except StartupError as exc:
-        raise DemoError(f"{exc}; pass --model" if not model else str(exc)) from None
+        raise ReplayError(f"{exc}; pass --model" if not model else str(exc)) from None
     return path.resolve() if model else None
 
 
@@ -123,19 +135,11 @@ def open_input(spec: str, frames: str, gt: str | None) -> MotSequence:
         try:
             fetch_pets_video()
         except (OSError, subprocess.CalledProcessError) as exc:
-            raise DemoError(f"cannot fetch the PETS09-S2L1 video: {exc}") from None
+            raise ReplayError(f"cannot fetch the PETS09-S2L1 video: {exc}") from None
     try:
         return open_sequence(f"{spec}:{text}", gt)
     except SequenceError as exc:
-        raise DemoError(str(exc)) from None
-
-
-def _peek(frames: Iterator[tuple[int, np.ndarray]]) -> tuple[tuple[int, np.ndarray], Iterator]:
-    try:
-        first = next(frames)
-    except StopIteration:
-        raise DemoError("the frame range selects no frames of the sequence") from None
-    return first, chain([first], frames)
+        raise ReplayError(str(exc)) from None
 
 
 # ----- figures -------------------------------------------------------------------------------
@@ -151,12 +155,12 @@ def _track_lengths(results: dict[int, FrameResult]) -> Counter:
     return Counter(track_id for result in results.values() for track_id in result.ids)
 
 
-def node_figures(player: Any, final: Any) -> dict[str, Any]:
+def node_figures(observer: Any, final: Any) -> dict[str, Any]:
     """The node's own view from /diagnostics: counters of the last report, latencies averaged
     over the reporting periods weighted by their output rate."""
     if final is None:
         return {"available": False}
-    periods = [d for d in player.diagnostics if d.number("output rate (Hz)") > 0]
+    periods = [d for d in observer.diagnostics if d.number("output rate (Hz)") > 0]
     weights = np.array([d.number("output rate (Hz)") for d in periods])
 
     def weighted(key: str) -> float | None:
@@ -177,7 +181,7 @@ def node_figures(player: Any, final: Any) -> dict[str, Any]:
         "frames_missed_before_node": int(
             final.number("frames missed before the node (sequence gaps)")),
         "frames_rejected": int(final.number("frames rejected (undecodable)")),
-        "warmup_frames_answered": player._warmup_answers,
+        "warmup_frames_answered": observer.warmup_answers,
         "processing_ms_mean": processing,
         "processing_ms_max": round(max((d.number("processing latency max (ms)")
                                         for d in periods), default=0.0), 1),
@@ -186,16 +190,11 @@ def node_figures(player: Any, final: Any) -> dict[str, Any]:
     }
 
 
-def score(sequence: MotSequence, rows: list, first: int, last: int) -> dict[str, Any] | None:
+def score(sequence: MotSequence | None, rows: list, first: int, last: int) -> dict | None:
     """TrackEval metrics of the node's rows, or None without ground truth."""
-    if sequence.gt_path is None:
+    if sequence is None or sequence.gt_path is None:
         return None
-    from fairmot_ros.evaluation.metrics import evaluate_mot
-
-    result_rows = np.array([[f, i, *tlwh, 1, -1, -1, -1] for f, i, tlwh in rows],
-                           dtype=np.float64).reshape(-1, 10)
-    metrics = evaluate_mot(sequence.ground_truth(), result_rows, first, last)
-    return {k: round(v, 2) if isinstance(v, float) else v for k, v in metrics.items()}
+    return score_rows(sequence.ground_truth(), rows, first, last)
 
 
 # ----- outputs -------------------------------------------------------------------------------
@@ -263,90 +262,166 @@ def print_summary(summary: dict[str, Any]) -> None:
     print("\n".join(lines), flush=True)
 
 
+# ----- the input bag -------------------------------------------------------------------------
+def _bag_name(sequence: MotSequence) -> str:
+    name = re.sub(r"[^a-z0-9_.-]+", "_", (sequence.name or sequence.source.stem).lower())
+    return f"{name}_{sequence.first}-{sequence.last or 'end'}"
+
+
+def make_input_bag(sequence: MotSequence, cache: Path = BAG_CACHE) -> Path:
+    """The sequence as an MCAP bag in ``cache`` (made once; a damaged cache is rebuilt).
+
+    The bag is written under ``cache/.partial/`` and moved into place when complete, so an
+    interrupted run never leaves a half bag that a later run would take for the input.
+    """
+    path = cache / _bag_name(sequence)
+    if (path / "metadata.yaml").is_file():
+        try:
+            with BagReader(path) as reader:
+                if reader.note is None and reader.image_topics():
+                    return path
+        except BagError:
+            pass
+    partial = cache / ".partial" / path.name
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    print(f"writing the input bag {path} ...", flush=True)
+    video_to_bag(sequence, partial, overwrite=True)
+    if path.exists():
+        shutil.rmtree(path)
+    partial.rename(path)
+    return path
+
+
 # ----- the run -------------------------------------------------------------------------------
+def _median_fps(stamps: list[int]) -> float:
+    steps = np.diff(np.asarray(sorted(stamps), dtype=np.float64))
+    step = float(np.median(steps)) if steps.size else 0.0
+    return 1e9 / step if step > 0 else 30.0
+
+
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Everything in the module doc; returns the summary (also written as summary.json)."""
     wall_start = time.perf_counter()
     model = resolve_model(args.model)
-    sequence = open_input(args.sequence, args.frames, args.gt)
-    fps = sequence.frame_rate if sequence.frame_rate > 0 else 30.0
-    (first_frame, first_image), frames = _peek(sequence.frames())
+    sequence = open_input(args.sequence, args.frames, args.gt) if args.bag is None else None
+    try:
+        bag = make_input_bag(sequence) if sequence is not None else args.bag.expanduser()
+        reader = BagReader(bag)
+        topic, numbers = input_frame_numbers(reader)
+        first_image = next(bag_frames(reader, topic)).image
+    except (BagError, StopIteration) as exc:
+        raise ReplayError(str(exc) or f"{bag} has no images") from None
+    stamps = sorted(numbers.by_stamp)
+    fps = sequence.frame_rate if sequence is not None and sequence.frame_rate > 0 \
+        else _median_fps(stamps)
     out: Path = args.out.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     params = ["qos_reliability:=reliable", f"tracker.frame_rate:={float(fps)!r}"]
+    if args.realtime:
+        params.append("use_sim_time:=true")
     if model is not None:
         params.append(f"model:={model}")
     params += args.param
     node = TrackerNodeProcess(params, args.domain_id, args.namespace, out / "tracker_node.log")
-    from fairmot_ros.ros.demo_player import FramePlayer, frame_stamp_ns
+    from fairmot_ros.replay.lockstep import NodeObserver
+    from fairmot_ros.replay.player import DEFAULT_CLOCK_HZ, BagPlayer, PlayOptions
+    from fairmot_ros.replay.recorder import BagRecorder
+    from fairmot_ros.replay.session import RosSession
 
     node.start()
-    player = None
+    session = recorder = None
     try:
-        player = FramePlayer(args.domain_id, args.namespace, not args.no_debug_image, node.alive)
+        session = RosSession(args.domain_id, "fairmot_demo_player", alive=node.alive)
+        observer = NodeObserver(session, args.namespace, numbers.by_stamp,
+                                not args.no_debug_image)
+        options = PlayOptions(topics=[topic], remap={topic: observer.image_topic},
+                              clock_hz=DEFAULT_CLOCK_HZ if args.realtime else None,
+                              lockstep=not args.realtime, timeout=args.frame_timeout,
+                              reliability="reliable")
+        player = BagPlayer(session, reader, options)
         started = node.wait_until_started(args.startup_timeout)
         print(f"tracker_node: {started}", flush=True)
         height, width = first_image.shape[:2]
-        player.connect((width, height), frame_stamp_ns(first_frame, fps), args.startup_timeout)
+        observer.connect(player, topic, (width, height), stamps[0], args.startup_timeout)
+        recorded = [observer.detections_topic, observer.tracks_topic]
+        recorder = BagRecorder(session, BagWriter(out / OUTPUT_BAG, overwrite=True),
+                               [*recorded, "/diagnostics"])
+        if not session.spin_until(lambda: recorder.ready(recorded), args.startup_timeout):
+            raise ReplayError(f"the recorder found no publisher of {', '.join(recorded)}")
         mode = "realtime" if args.realtime else "lock-step"
-        print(f"playing {sequence.name or sequence.source} from frame {first_frame} ({mode}, "
-              f"{fps:g} fps stamps) to {player.image_topic}", flush=True)
+        print(f"playing {bag} ({mode}, {fps:g} fps stamps, frames {numbers.first}-"
+              f"{numbers.last}) to {observer.image_topic}, recording into {out / OUTPUT_BAG}",
+              flush=True)
 
-        def progress(frame: int) -> None:
-            count = len(player.stats.sent)
+        def progress(count: int) -> None:
             if count % PROGRESS_EVERY == 0:
-                answered = len(player.results)
-                tracks = len(player.results[frame]) if frame in player.results else "-"
-                print(f"  frame {frame}: sent {count}, answered {answered}, tracks {tracks}",
-                      flush=True)
+                frame = observer.stats.sent_frames[-1]
+                tracks = len(observer.results[frame]) if frame in observer.results else "-"
+                print(f"  frame {frame}: sent {count}, answered {len(observer.results)}, "
+                      f"tracks {tracks}", flush=True)
 
-        play = player.play_realtime if args.realtime else player.play_lockstep
-        play(frames, fps, args.frame_timeout, progress)
-        final = player.wait_for_final_diagnostics(timeout=3.0)
-        summary = _summarise(args, sequence, fps, started, player, final)
-    except DemoError as exc:
+        stats = player.play(answered=observer.answered, on_image=observer.sent,
+                            progress=progress)
+        if args.realtime and stats.images_sent:  # the newest frame is always processed
+            last = stats.images_sent[-1]
+            if not session.spin_until(lambda: observer.answered(last), args.frame_timeout):
+                stats.timed_out.append(last)
+        final = observer.wait_for_final_diagnostics(timeout=3.0)
+        session.spin_until(lambda: recorder.counts.get(observer.detections_topic, 0)
+                           >= len(observer.results) + 0, 5.0)
+        recorder.close()
+        summary = _summarise(args, sequence, bag, fps, started, observer, stats, numbers, final)
+    except ReplayError as exc:
         if node.process is not None and not node.alive():
             raise node.failure(str(exc)) from None
         raise
     finally:
-        if player is not None:
-            player.close()
+        if recorder is not None:
+            recorder.close()
+        if session is not None:
+            session.close()
         exit_code = node.stop()
+        reader.close()
     summary["node"]["exit_code"] = exit_code
-    summary["outputs"] = _write_outputs(sequence, player, out, fps, summary)
+    summary["outputs"] = _write_outputs(sequence, bag, observer, out, fps, summary, args.gt)
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
 
 
-def _summarise(args: argparse.Namespace, sequence: MotSequence, fps: float, started: str,
-               player: Any, final: Any) -> dict[str, Any]:
-    stats, results = player.stats, player.results
+def _summarise(args: argparse.Namespace, sequence: MotSequence | None, bag: Path, fps: float,
+               started: str, observer: Any, stats: Any, numbers: Any,
+               final: Any) -> dict[str, Any]:
+    results = observer.results
     lengths = _track_lengths(results)
-    sent = stats.sent
+    sent = observer.stats.sent_frames
     answered = len(results)
-    last_states = player.store_states.get(max(player.store_states), Counter()) \
-        if player.store_states else Counter()
+    last_states = observer.store_states.get(max(observer.store_states), Counter()) \
+        if observer.store_states else Counter()
+    name = (sequence.name or str(sequence.source)) if sequence is not None else bag.name
     return {
-        "input": {"name": sequence.name or str(sequence.source), "source": str(sequence.source),
-                  "fps": fps, "ground_truth": str(sequence.gt_path) if sequence.gt_path else None},
+        "input": {"name": name, "source": str(sequence.source) if sequence else str(bag),
+                  "bag": str(bag), "fps": fps,
+                  "ground_truth": str(sequence.gt_path) if sequence and sequence.gt_path
+                  else args.gt},
         "model": {"path": args.model or "shipped default", "started": started},
         "run": {
             "mode": "realtime" if args.realtime else "lock-step",
             "domain_id": args.domain_id,
             "dds_transport": getattr(args, "transport", ""),
-            "image_topic": player.image_topic,
+            "image_topic": observer.image_topic,
             "first_frame": sent[0] if sent else None,
             "last_frame": sent[-1] if sent else None,
             "frames_sent": len(sent),
             "frames_answered": answered,
             "unanswered_frames": sorted(set(sent) - set(results)),
-            "timed_out_frames": stats.timed_out,
-            "warmup_frames": stats.warmup_frames,
+            "timed_out_frames": [numbers.by_stamp.get(s) for s in stats.timed_out],
+            "warmup_frames": observer.stats.warmup_frames,
             "late_publishes": stats.late_publishes,
-            "duplicate_answers": stats.duplicate_answers,
-            "answers_with_wrong_frame_id": stats.wrong_frame_id,
-            "published_ids_not_tracked_in_store": stats.ids_missing_from_store,
+            "clock_messages": stats.clock_messages,
+            "duplicate_answers": observer.stats.duplicate_answers,
+            "answers_with_wrong_frame_id": observer.stats.wrong_frame_id,
+            "published_ids_not_tracked_in_store": observer.stats.ids_missing_from_store,
             "seconds": round(stats.seconds, 2),
             "throughput_fps": round(answered / stats.seconds, 2) if stats.seconds else 0.0,
             "round_trip_ms": _ms_stats([r.round_trip_s for r in results.values()
@@ -359,40 +434,62 @@ def _summarise(args: argparse.Namespace, sequence: MotSequence, fps: float, star
             "ids_seen_in_5_or_more_frames": sum(n >= 5 for n in lengths.values()),
             "store_at_last_frame": dict(last_states),
         },
-        "node": node_figures(player, final),
+        "node": node_figures(observer, final),
     }
 
 
-def _write_outputs(sequence: MotSequence, player: Any, out: Path, fps: float,
-                   summary: dict[str, Any]) -> dict[str, str]:
-    results = player.results
-    outputs: dict[str, str] = {}
+def _same_results(a: FrameResult, b: FrameResult) -> bool:
+    return a.ids == b.ids and np.array_equal(a.tlwh, b.tlwh) and np.array_equal(
+        a.scores, b.scores, equal_nan=True)
+
+
+def _write_outputs(sequence: MotSequence | None, bag: Path, observer: Any, out: Path,
+                   fps: float, summary: dict[str, Any], gt: str | None) -> dict[str, str]:
+    """MOT rows, metrics and pictures from the two bags (the recorded outputs, the input)."""
+    outputs: dict[str, str] = {"input_bag": str(bag), "output_bag": str(out / OUTPUT_BAG)}
+    run_info = summary["run"]
+    recorded = read_recorded_run(out / OUTPUT_BAG, bag)
+    results = recorded.results
+    for frame, result in results.items():  # the round trips were timed by the observer
+        seen = observer.results.get(frame)
+        result.round_trip_s = seen.round_trip_s if seen is not None else None
+    run_info["frames_recorded"] = len(results)
+    run_info["recorded_equals_received"] = set(results) == set(observer.results) and all(
+        _same_results(results[f], observer.results[f]) for f in results)
     rows = mot_rows(results)
     outputs["results"] = str(write_mot_results(out / "results.txt", rows))
-    outputs["answers"] = str(write_answers(out / "detections.jsonl", results, player.frame_ids))
-    run = summary["run"]
+    outputs["answers"] = str(write_answers(out / "detections.jsonl", results,
+                                           {f: r.frame_id for f, r in results.items()}))
     summary["metrics"], summary["metrics_note"] = None, ""
-    if run["frames_sent"]:
-        sent = set(player.stats.sent)
-        frames = ((i, image) for i, image in sequence.frames() if i in sent)
-        title = f"{sequence.name or sequence.source} via tracker_node"
-        rendered = render_outputs(frames, results, out, fps, title)
+    if run_info["frames_sent"]:
+        sent = set(observer.stats.sent_frames)
+        title = f"{summary['input']['name']} via tracker_node"
+        with BagReader(bag) as reader:
+            frames = ((recorded.frames.by_stamp[f.stamp_ns], f.image)
+                      for f in bag_frames(reader, recorded.image_topic)
+                      if recorded.frames.by_stamp[f.stamp_ns] in sent)
+            rendered = render_outputs(frames, results, out, fps, title)
         if rendered.video is not None:
             outputs["video"] = str(rendered.video)
         if rendered.snapshot is not None:
             outputs["snapshot"] = f"{rendered.snapshot} (frame {rendered.snapshot_frame})"
         outputs["contact"] = str(rendered.contact_sheet)
-        if player.debug_image is not None:
+        if observer.debug_image is not None:
             from fairmot_ros.ros.image_codec import ImageDecoder
 
             path = out / "node_debug_image.png"
-            cv2.imwrite(str(path), ImageDecoder(use_cv_bridge=False).image(player.debug_image))
-            outputs["node_debug"] = f"{path} (frame {player.debug_image_frame})"
-        if sequence.gt_path is None:
+            cv2.imwrite(str(path), ImageDecoder(use_cv_bridge=False).image(observer.debug_image))
+            outputs["node_debug"] = f"{path} (frame {observer.debug_image_frame})"
+        first, last = run_info["first_frame"], run_info["last_frame"]
+        if sequence is not None and sequence.gt_path is not None:
+            summary["metrics"] = score(sequence, rows, first, last)
+        elif sequence is None and gt:
+            from fairmot_ros.evaluation.mot_io import read_mot
+
+            summary["metrics"] = score_rows(read_mot(gt), rows, first, last)
+        else:
             summary["metrics_note"] = "no ground truth for this sequence (for PETS09-S2L1: " \
                 "../shared/data/pets09-s2l1/gt.txt is absent)"
-        else:
-            summary["metrics"] = score(sequence, rows, run["first_frame"], run["last_frame"])
     outputs["summary"] = str(out / "summary.json")
     outputs["node_log"] = str(out / "tracker_node.log")
     return outputs
@@ -418,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.transport = large_data_transport()
     try:
         summary = run_demo(args)
-    except (DemoError, SequenceError) as exc:
+    except (ReplayError, SequenceError, BagError) as exc:
         print(f"fairmot-demo: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

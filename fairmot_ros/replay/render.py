@@ -1,8 +1,10 @@
-"""What the demo makes of the node's outputs: a video, a snapshot, a contact sheet, MOT rows.
+"""What a run's outputs look like: a video, a snapshot, a contact sheet, MOT rows.
 
 ROS-free on purpose: it works on :class:`FrameResult` records (what one ``Detection2DArray``
-said about one frame), so the pictures and the MOT file show exactly what the node published
-and nothing that was recomputed here. Drawing goes through :func:`fairmot_ros.visualize.
+said about one frame, as recorded in an output bag or received by the demo), so the pictures
+and the MOT file show exactly what the node published and nothing that was recomputed here.
+:func:`render_bags` draws a recorded run on the frames of its input bag
+(``fairmot-bag render``). Drawing goes through :func:`fairmot_ros.visualize.
 draw_tracks` with the published id strings, so an id has the same colour as on the node's own
 ``~/debug_image``.
 """
@@ -25,6 +27,7 @@ __all__ = [
     "mot_rows",
     "numeric_track_id",
     "open_video_writer",
+    "render_bags",
     "render_outputs",
 ]
 
@@ -44,6 +47,7 @@ class FrameResult:
     tlwh: np.ndarray
     scores: np.ndarray
     round_trip_s: float | None = None
+    frame_id: str = ""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -138,6 +142,7 @@ def render_outputs(
     fps: float,
     title: str,
     trail_length: int = 20,
+    video_stem: str = "tracked",
 ) -> RenderedFiles:
     """Draw the node's tracks on every frame; write the video, snapshot and contact sheet.
 
@@ -156,7 +161,7 @@ def render_outputs(
     sheet_picks = _sheet_frames([index for index, _ in frame_list], columns * rows)
     trails = TrailHistory(max_points=trail_length)
     height, width = frame_list[0][1].shape[:2]
-    writer, rendered.video = open_video_writer(out_dir / "tracked", fps, (width, height))
+    writer, rendered.video = open_video_writer(out_dir / video_stem, fps, (width, height))
     tiles: list[np.ndarray] = []
     try:
         for index, image in frame_list:
@@ -188,3 +193,29 @@ def render_outputs(
     rendered.contact_sheet = out_dir / "contact_sheet.png"
     cv2.imwrite(str(rendered.contact_sheet), _contact_sheet(tiles, columns))
     return rendered
+
+
+def render_bags(
+    output_bag: Path, input_bag: Path, video: Path, image_topics: list[str] | None = None,
+    detections_topic: str | None = None, title: str | None = None,
+) -> RenderedFiles:
+    """Draw a recorded run (output bag) on the images of its input bag.
+
+    The video goes to ``video`` (its suffix is replaced by the codec's when mp4 cannot be
+    written); the snapshot and contact sheet go beside it. The frame rate is the input's,
+    from its median stamp step.
+    """
+    from fairmot_ros.replay.bagio import BagReader
+    from fairmot_ros.replay.eval import read_recorded_run
+    from fairmot_ros.replay.frames import bag_frames
+
+    run = read_recorded_run(output_bag, input_bag, detections_topic, image_topics)
+    stamps = sorted(run.frames.by_stamp)
+    steps = np.diff(np.asarray(stamps, dtype=np.float64))
+    fps = 1e9 / float(np.median(steps)) if steps.size and np.median(steps) > 0 else 10.0
+    with BagReader(input_bag) as reader:
+        frames = ((run.frames.by_stamp[f.stamp_ns], f.image)
+                  for f in bag_frames(reader, run.image_topic))
+        return render_outputs(frames, run.results, video.parent, fps,
+                              title or f"{input_bag.name} via tracker_node",
+                              video_stem=video.stem)

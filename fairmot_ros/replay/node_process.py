@@ -1,7 +1,8 @@
 """``tracker_node`` as a child process, started the way a user starts it.
 
-The demo must exercise the shipped executable, its parameters file and its start-up path, not
-an in-process copy of the node: so the node runs as its console script with
+A replay through the node (the demo, the replay tests, the benchmark) must exercise the
+shipped executable, its parameters file and its start-up path, not an in-process copy of the
+node: so the node runs as its console script with
 ``--ros-args --params-file config/tracker.yaml`` plus a few ``-p`` overrides, in its own ROS
 domain, with its output in a log file that is kept next to the demo's results.
 """
@@ -17,14 +18,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DemoError", "TrackerNodeProcess", "params_file_path", "tracker_node_command"]
+__all__ = ["ReplayError", "TrackerNodeProcess", "params_file_path", "tracker_node_command"]
 
 STARTED_MARKER = "tracking with "
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class DemoError(RuntimeError):
-    """The demo cannot go on (node failed to start, died, input missing); says why."""
+class ReplayError(RuntimeError):
+    """A replay cannot go on (node failed to start or died, nothing subscribed, input
+    missing); the message says why."""
 
 
 def tracker_node_command() -> list[str]:
@@ -48,9 +50,9 @@ def params_file_path() -> Path:
 
         installed = Path(get_package_share_directory("fairmot_ros")) / "config" / "tracker.yaml"
     except Exception as exc:  # noqa: BLE001 - PackageNotFoundError, missing ament index
-        raise DemoError(f"config/tracker.yaml not found beside the package ({exc})") from None
+        raise ReplayError(f"config/tracker.yaml not found beside the package ({exc})") from None
     if not installed.is_file():
-        raise DemoError(f"{installed} does not exist")
+        raise ReplayError(f"{installed} does not exist")
     return installed
 
 
@@ -93,11 +95,11 @@ class TrackerNodeProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def failure(self, what: str) -> DemoError:
-        """A :class:`DemoError` carrying the end of the node's log."""
+    def failure(self, what: str) -> ReplayError:
+        """A :class:`ReplayError` carrying the end of the node's log."""
         tail = "\n".join(self.log_text().splitlines()[-20:])
         state = "running" if self.alive() else f"exited with {self.process.returncode}"
-        return DemoError(f"{what} (tracker_node {state}); its log {self.log_path} ends:\n{tail}")
+        return ReplayError(f"{what} (tracker_node {state}); its log {self.log_path} ends:\n{tail}")
 
     def wait_until_started(self, timeout: float) -> str:
         """Wait for the node's start-up line and return it (model, provider, topics)."""

@@ -1,0 +1,255 @@
+"""``fairmot-bag play``: a bag's messages published over DDS, as recorded or in lock-step.
+
+Messages are published as their recorded CDR bytes with the QoS their publishers offered
+(``--qos-reliability`` overrides it) and, by default, the recorded timing divided by ``rate``.
+``clock_hz`` adds ``/clock`` carrying the bag's time, so nodes with ``use_sim_time`` follow the
+bag (as ``ros2 bag play --clock``). In lock-step, the image topic's message k+1 leaves only when
+``answered(stamp of image k)`` holds or ``timeout`` passed: every image is processed, in order,
+as fast as the node can go, so a replay gives the same outputs each time. Other topics keep
+their recorded order relative to the images.
+
+Types whose Python message package is not importable are skipped, counted, and reported once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from fairmot_ros.replay.bagio import BagMessage, BagReader, QosSpec, header_stamp_ns
+from fairmot_ros.replay.frames import COMPRESSED_TYPE, IMAGE_TYPE, choose_image_topic
+from fairmot_ros.replay.session import ReplayError, RosSession, import_message_type, qos_profile
+
+__all__ = ["AnswerWatcher", "BagPlayer", "PlayOptions", "PlayStats"]
+
+CLOCK_TOPIC = "/clock"
+CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
+DEFAULT_CLOCK_HZ = 40.0  # ros2 bag play --clock's default rate
+IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
+CLOCK_PREROLL_S = 0.5
+
+
+@dataclass
+class PlayOptions:
+    """How to play (the ``fairmot-bag play`` options)."""
+
+    rate: float = 1.0
+    loop: bool = False
+    clock_hz: float | None = None
+    topics: list[str] | None = None
+    remap: dict[str, str] = field(default_factory=dict)
+    reliability: str | None = None
+    lockstep: bool = False
+    timeout: float = 30.0
+
+
+@dataclass
+class PlayStats:
+    """Bookkeeping of one play: what went out, what was answered, what was skipped."""
+
+    published: Counter = field(default_factory=Counter)
+    skipped_types: dict[str, int] = field(default_factory=dict)
+    images_sent: list[int] = field(default_factory=list)
+    timed_out: list[int] = field(default_factory=list)
+    stamps_out_of_order: int = 0
+    late_publishes: int = 0
+    clock_messages: int = 0
+    seconds: float = 0.0
+
+
+class AnswerWatcher:
+    """Header stamps of what arrives on an output topic (any stamped type, read raw)."""
+
+    def __init__(self, session: RosSession, topic: str, timeout: float) -> None:
+        self.session, self.topic = session, topic
+        self.stamps: dict[int, float] = {}
+        found = session.spin_until(lambda: self._type() is not None, timeout)
+        if not found:
+            raise ReplayError(f"no publisher of {topic} appeared within {timeout:.0f} s")
+        typename = self._type()
+        msg_type = import_message_type(typename)
+        if msg_type is None:
+            raise ReplayError(f"the type {typename} of {topic} is not importable here")
+        self.subscription = session.node.create_subscription(
+            msg_type, topic, self._on_message,
+            qos_profile(QosSpec("reliable", "volatile", "keep_last", 100)), raw=True,
+        )
+
+    def _type(self) -> str | None:
+        for name, types in self.session.node.get_topic_names_and_types():
+            if name == self.topic and types:
+                return types[0]
+        return None
+
+    def _on_message(self, data: bytes) -> None:
+        self.stamps.setdefault(header_stamp_ns(data), time.perf_counter())
+
+    def answered(self, stamp_ns: int) -> bool:
+        return stamp_ns in self.stamps
+
+    def matched(self) -> bool:
+        return self.subscription.get_publisher_count() > 0
+
+
+class BagPlayer:
+    """Publishers for a bag's topics, and the loop that plays them (see the module doc)."""
+
+    def __init__(
+        self, session: RosSession, reader: BagReader, options: PlayOptions,
+        warn: Callable[[str], None] = print,
+    ) -> None:
+        self.session, self.reader, self.options, self.warn = session, reader, options, warn
+        self.stats = PlayStats()
+        self.image_topic: str | None = None
+        if options.lockstep:
+            self.image_topic = choose_image_topic(reader, options.topics)
+        topics = options.topics if options.topics else sorted(reader.topics)
+        missing = [t for t in topics if t not in reader.topics]
+        if missing:
+            raise ReplayError(f"{reader.path} has no topic {', '.join(missing)} "
+                              f"(it has {', '.join(sorted(reader.topics)) or 'none'})")
+        self.publishers: dict[str, object] = {}
+        for topic in topics:
+            info = reader.topics[topic]
+            msg_type = import_message_type(info.type)
+            if msg_type is None:
+                self.stats.skipped_types[info.type] = \
+                    self.stats.skipped_types.get(info.type, 0) + info.count
+                warn(f"skipping {info.count} message(s) on {topic}: type {info.type} is not "
+                     "importable here")
+                continue
+            spec = info.qos[0] if info.qos else QosSpec()
+            if options.reliability:
+                spec = QosSpec(options.reliability, spec.durability, spec.history, spec.depth)
+            self.publishers[topic] = session.node.create_publisher(
+                msg_type, options.remap.get(topic, topic), qos_profile(spec, max(spec.depth, 10))
+            )
+        if self.image_topic is not None and self.image_topic not in self.publishers:
+            raise ReplayError(f"cannot publish the image topic {self.image_topic}")
+        self.clock = None
+        if options.clock_hz is not None:
+            clock_type = import_message_type(CLOCK_TYPE)
+            self.clock = session.node.create_publisher(clock_type, CLOCK_TOPIC, 10)
+            self._clock_type = clock_type
+        self._clock_due = 0.0
+
+    # ----- publishing ------------------------------------------------------------------------
+    def published_name(self, topic: str) -> str:
+        return self.options.remap.get(topic, topic)
+
+    def publish(self, topic: str, data: bytes | memoryview) -> None:
+        self.publishers[topic].publish(bytes(data))
+        self.stats.published[topic] += 1
+
+    def publish_clock(self, bag_time_ns: int, force: bool = False) -> None:
+        """``/clock`` at ``bag_time_ns``, at most ``clock_hz`` times a second unless forced."""
+        if self.clock is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._clock_due:
+            return
+        self._clock_due = now + 1.0 / (self.options.clock_hz or DEFAULT_CLOCK_HZ)
+        msg = self._clock_type()
+        msg.clock.sec, msg.clock.nanosec = divmod(int(bag_time_ns), 1_000_000_000)
+        self.clock.publish(msg)
+        self.stats.clock_messages += 1
+
+    def wait_for_subscribers(self, timeout: float, topics: list[str] | None = None) -> bool:
+        """Spin until every publisher of ``topics`` (all by default) has a subscriber."""
+        chosen = [self.publishers[t] for t in (topics or list(self.publishers))]
+        return self.session.spin_until(
+            lambda: all(p.get_subscription_count() > 0 for p in chosen), timeout)
+
+    # ----- playing ---------------------------------------------------------------------------
+    def _wait_until(self, target: float, bag_time: Callable[[], int]) -> None:
+        while True:
+            remaining = target - time.monotonic()
+            if remaining <= 0:
+                return
+            self.publish_clock(bag_time())
+            self.session.executor.spin_once(timeout_sec=min(remaining, 0.01))
+            if not self.session.alive():
+                raise ReplayError("tracker_node exited while the bag was playing")
+
+    def messages(self) -> Iterator[BagMessage]:
+        return self.reader.messages(list(self.publishers))
+
+    def play(
+        self, answered: Callable[[int], bool] | None = None,
+        on_image: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> PlayStats:
+        """Play the bag once (or forever with ``loop``); returns the statistics.
+
+        ``on_image(stamp)`` runs just before an image of the lock-step topic is published;
+        ``answered(stamp)`` says whether its output has arrived (lock-step only).
+        """
+        started = time.perf_counter()
+        while True:
+            self._play_once(answered, on_image, progress)
+            if not self.options.loop:
+                break
+        self.stats.seconds = time.perf_counter() - started
+        return self.stats
+
+    def _play_once(self, answered, on_image, progress) -> None:
+        options, stats = self.options, self.stats
+        rate = options.rate if options.rate > 0 else 1.0
+        start_wall = time.monotonic()
+        bag_start: int | None = None
+        last_stamp = None
+        for message in self.messages():
+            if bag_start is None:
+                bag_start = message.log_time_ns
+                self._preroll_clock(bag_start)
+                start_wall = time.monotonic()
+            offset = (message.log_time_ns - bag_start) / 1e9 / rate
+            if not options.lockstep:
+                target = start_wall + offset
+                if time.monotonic() - target > 0.5:  # fell behind: count, do not burst
+                    stats.late_publishes += 1
+                self._wait_until(target, lambda b=bag_start, w=start_wall: b + round(
+                    (time.monotonic() - w) * rate * 1e9))
+            else:
+                self.publish_clock(message.log_time_ns, force=True)
+            is_image = message.topic == self.image_topic if self.image_topic is not None \
+                else message.type in IMAGE_TYPES
+            stamp = header_stamp_ns(message.data) if is_image else None
+            if stamp is not None:
+                if last_stamp is not None and stamp <= last_stamp:
+                    stats.stamps_out_of_order += 1
+                    if stats.stamps_out_of_order == 1:
+                        self.warn(f"image stamps out of order on {message.topic}: "
+                                  f"{stamp} after {last_stamp} (counted, played as recorded)")
+                last_stamp = stamp
+                if on_image is not None:
+                    on_image(stamp)
+            self.publish(message.topic, message.data)
+            if stamp is not None:
+                stats.images_sent.append(stamp)
+                if options.lockstep and answered is not None:
+                    self._wait_answer(stamp, answered, message.log_time_ns)
+                if progress is not None:
+                    progress(len(stats.images_sent))
+
+    def _preroll_clock(self, bag_start: int) -> None:
+        """``/clock`` at the bag's start for :data:`CLOCK_PREROLL_S` before the first message,
+        so subscribers that match the clock publisher late (a recorder finding it on its next
+        discovery round) know the time before the first image arrives."""
+        if self.clock is None:
+            return
+        self.publish_clock(bag_start, force=True)
+        self._wait_until(time.monotonic() + CLOCK_PREROLL_S, lambda: bag_start)
+
+    def _wait_answer(self, stamp: int, answered: Callable[[int], bool], bag_time: int) -> None:
+        deadline = time.monotonic() + self.options.timeout
+        while not answered(stamp):
+            if time.monotonic() > deadline:
+                self.stats.timed_out.append(stamp)
+                return
+            self.publish_clock(bag_time)
+            self.session.executor.spin_once(timeout_sec=0.01)
+            if not self.session.alive():
+                raise ReplayError("tracker_node exited while the bag was playing")

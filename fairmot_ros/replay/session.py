@@ -1,0 +1,103 @@
+"""The DDS side of replay: one rclpy context + node + executor, QoS and type look-ups.
+
+The player, the recorder and the demo's observer share one :class:`RosSession`, so a single
+process can play a bag, watch the node's answers and record them on one executor, with every
+callback running inside :meth:`RosSession.spin_until` (never concurrently with the caller).
+Messages are carried as CDR bytes (``raw=True`` subscriptions, ``publish(bytes)``): what is
+recorded is exactly what was published.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from fairmot_ros.replay.bagio import QosSpec
+from fairmot_ros.replay.node_process import ReplayError
+
+__all__ = ["ReplayError", "RosSession", "import_message_type", "qos_profile", "qos_spec"]
+
+
+def import_message_type(typename: str) -> Any | None:
+    """The rclpy class of ``pkg/msg/Name`` when its Python package is importable, else None."""
+    package, _, name = typename.partition("/msg/")
+    if not package or not name:
+        return None
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+_RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE,
+                "best_effort": ReliabilityPolicy.BEST_EFFORT}
+_DURABILITY = {"volatile": DurabilityPolicy.VOLATILE,
+               "transient_local": DurabilityPolicy.TRANSIENT_LOCAL}
+_HISTORY = {"keep_last": HistoryPolicy.KEEP_LAST, "keep_all": HistoryPolicy.KEEP_ALL}
+
+
+def qos_profile(spec: QosSpec, depth: int | None = None) -> QoSProfile:
+    """An rclpy profile from a bag's QoS (unknown values fall back to rclpy's defaults)."""
+    return QoSProfile(
+        reliability=_RELIABILITY.get(spec.reliability, ReliabilityPolicy.RELIABLE),
+        durability=_DURABILITY.get(spec.durability, DurabilityPolicy.VOLATILE),
+        history=_HISTORY.get(spec.history, HistoryPolicy.KEEP_LAST),
+        depth=max(1, depth if depth is not None else spec.depth),
+    )
+
+
+def qos_spec(profile: QoSProfile) -> QosSpec:
+    """The bag form of a publisher's profile, as discovered over DDS."""
+    def name(policy: Any, table: dict, default: str) -> str:
+        return next((k for k, v in table.items() if v == policy), default)
+
+    return QosSpec(name(profile.reliability, _RELIABILITY, "reliable"),
+                   name(profile.durability, _DURABILITY, "volatile"),
+                   name(profile.history, _HISTORY, "keep_last"), int(profile.depth or 10))
+
+
+class RosSession:
+    """An rclpy context in one ROS domain with one node, spun by :meth:`spin_until`."""
+
+    def __init__(self, domain_id: int | None, name: str, parameters: list | None = None,
+                 alive: Callable[[], bool] = lambda: True) -> None:
+        self.context = rclpy.Context()
+        kwargs = {} if domain_id is None else {"domain_id": domain_id}
+        rclpy.init(args=[], context=self.context, **kwargs)  # our CLI is not ROS arguments
+        self.node = rclpy.create_node(name, context=self.context,
+                                      parameter_overrides=parameters or [])
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.alive = alive
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+    def now_ns(self) -> int:
+        return self.node.get_clock().now().nanoseconds
+
+    def spin_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Run callbacks until ``predicate`` holds (True) or ``timeout`` passes (False).
+
+        Raises :class:`ReplayError` as soon as the watched process (``alive``) is gone.
+        """
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if not self.alive():
+                raise ReplayError("tracker_node exited while the replay was waiting for it")
+            self.executor.spin_once(timeout_sec=min(0.02, remaining))
+        return True
+
+    def spin_for(self, seconds: float) -> None:
+        self.spin_until(lambda: False, seconds)

@@ -148,3 +148,25 @@ def test_default_model_tracks_people_through_the_node(demo_run):
         matched += bool(len(iou) and iou.max() >= 0.5)
     assert matched >= len(rows) / 2, f"only {matched} of {len(rows)} boxes on a person"
     assert summary["metrics"]["recall"] > 30
+
+
+def test_a_folder_remade_in_place_gets_a_new_input_bag(tmp_path):
+    """The cached input bag is keyed by the source's files, not only its name and range: a
+    moving-camera folder remade with another seed must not replay the old frames."""
+    from fairmot_ros.replay.demo import make_input_bag
+
+    folder = tmp_path / "seq" / "img1"
+    folder.mkdir(parents=True)
+    def write_frames(seed: int) -> None:
+        local = np.random.default_rng(seed)
+        for i in range(1, 4):
+            cv2.imwrite(str(folder / f"{i:06d}.png"),
+                        local.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+
+    write_frames(1)
+    cache = tmp_path / "bags"
+    first = make_input_bag(open_sequence(folder), cache)
+    assert make_input_bag(open_sequence(folder), cache) == first  # unchanged: reused
+    write_frames(2)
+    second = make_input_bag(open_sequence(folder), cache)
+    assert second != first and (second / "metadata.yaml").is_file()

@@ -32,6 +32,7 @@ Exit status: 0 when every frame was answered (lock-step) or the run completed (r
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -263,9 +264,22 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 # ----- the input bag -------------------------------------------------------------------------
+def _source_fingerprint(source: Path) -> str:
+    """Short hash of where the frames come from and of each file's size and time, so that a
+    folder remade in place (another seed, other frames) never reuses the bag of the old one."""
+    digest = hashlib.sha256(str(source.resolve()).encode())
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(source) if path != source else ''}"
+                      f":{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:10]
+
+
 def _bag_name(sequence: MotSequence) -> str:
     name = re.sub(r"[^a-z0-9_.-]+", "_", (sequence.name or sequence.source.stem).lower())
-    return f"{name}_{sequence.first}-{sequence.last or 'end'}"
+    return (f"{name}_{sequence.first}-{sequence.last or 'end'}_"
+            f"{_source_fingerprint(sequence.source)}")
 
 
 def make_input_bag(sequence: MotSequence, cache: Path = BAG_CACHE) -> Path:

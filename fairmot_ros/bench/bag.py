@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fairmot_ros.bench.common import load_average, machine, summarize_ms
 from fairmot_ros.replay.bagio import BagReader, BagWriter, QosSpec, message_class, serialize
 from fairmot_ros.replay.frames import IMAGE_QOS, IMAGE_TYPE, frame_stamp_ns, image_message_bytes
 
@@ -95,22 +95,6 @@ def write_input(path: Path, args: argparse.Namespace) -> dict:
             "frames_per_s": round(count / seconds, 1), "MB_per_s": round(size / seconds, 1)}
 
 
-def _summary_ms(seconds: np.ndarray) -> dict:
-    """Median (the figure to quote on a shared machine), p90, min, mean, max in ms."""
-    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-    return {"runs": int(ms.size), "median_ms": round(float(np.median(ms)), 3),
-            "p90_ms": round(float(np.percentile(ms, 90)), 3),
-            "min_ms": round(float(ms.min()), 3), "mean_ms": round(float(ms.mean()), 3),
-            "max_ms": round(float(ms.max()), 3)}
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def _intervals(log_times: list[int], fps: float) -> dict:
     times = np.asarray(sorted(log_times), dtype=np.float64) / 1e9
     if times.size < 2:
@@ -118,7 +102,7 @@ def _intervals(log_times: list[int], fps: float) -> dict:
     span = times[-1] - times[0]
     return {"received": int(times.size),
             "rate_hz": round((times.size - 1) / span, 2) if span > 0 else None,
-            "target_hz": fps, "intervals": _summary_ms(np.diff(times))}
+            "target_hz": fps, "intervals": summarize_ms(np.diff(times) * 1000.0)}
 
 
 def _cli(env: dict, *args: str) -> subprocess.Popen:
@@ -137,7 +121,7 @@ def run(args: argparse.Namespace) -> dict:
         root = Path(args.keep) if args.keep else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         source, recorded = root / "input", root / "recorded"
-        load_before = _load_average()
+        load_before = load_average()
         written = write_input(source, args)
         recorder = _cli(env, "record", str(recorded), IMAGE_TOPIC, OUTPUT_TOPIC, "--storage",
                         args.storage, "--overwrite")
@@ -173,23 +157,10 @@ def run(args: argparse.Namespace) -> dict:
                         "lost": published.get(OUTPUT_TOPIC, 0) - len(logs[OUTPUT_TOPIC])},
             "recorder_warnings": [line for line in rec_err.splitlines() if "warning" in line],
             "load_average_before": load_before,
-            "load_average_after": _load_average(),
-            "machine": _machine(),
+            "load_average_after": load_average(),
+            "machine": machine(),
         }
     return report
-
-
-def _machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu or platform.processor(), "cpu_count": os.cpu_count(),
-            "machine": platform.machine(), "python": platform.python_version()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,8 +37,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "soak": ("fairmot_ros.bench.soak", "long run: memory, track store and id counter"),
     "engine": ("fairmot_ros.bench.engine", "ONNX Runtime latency per feeding path"),
     "gpu": ("fairmot_ros.bench.gpu", "the whole GPU run for a short lease, one JSON"),
-    "bag": ("fairmot_ros.bench.bag", "replay a rosbag through the node"),
-    "camera-motion": ("fairmot_ros.bench.camera_motion", "tracking from a moving camera"),
+    "bag": ("fairmot_ros.bench.bag", "fairmot-bag play and record throughput over DDS"),
+    "camera-motion": ("fairmot_ros.bench.camera_motion", "motion estimate and warp cost"),
 }
 
 

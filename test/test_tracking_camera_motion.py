@@ -261,7 +261,7 @@ def test_benchmark_document_reports_cost_and_accuracy():
     report = bench.run(parser.parse_args(["--sizes", "480x270", "--frames", "6", "--tracks", "5"]))
     (result,) = report["results"]
     assert result["size"] == "480x270" and result["frames"] == 6
-    assert result["estimate_ms"]["median"] > 0 and result["estimate_cpu_ms"]["median"] > 0
+    assert result["estimate_ms"]["p50_ms"] > 0 and result["estimate_cpu_ms"]["p50_ms"] > 0
     assert result["corner_error_px"]["mean"] < 1.0  # the known per-frame motion is recovered
     assert report["kalman_warp_ms"]["tracks"] == 5
     with pytest.raises(ValueError, match="WxH"):

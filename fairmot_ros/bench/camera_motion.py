@@ -9,7 +9,7 @@ recovered warp against the true one, and the cost of warping N Kalman states (wh
 moving-camera folder from ``python -m fairmot_ros.evaluation.moving_camera make``), whose
 accuracy is then read from its ``camera_path.txt`` when present.
 
-Wall times depend on the machine's load; the document records ``os.getloadavg()`` beside them
+Wall times depend on the machine's load; the document records the load average beside them
 and, for synthetic frames, the CPU time of the calling thread (``--threads 1``), which a busy
 machine inflates much less.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fairmot_ros.bench.common import load_average, machine, summarize_ms
 from fairmot_ros.tracking.camera_motion import CameraMotionEstimator, warp_kalman_states
 from fairmot_ros.tracking.config import CAMERA_MOTION_METHODS
 from fairmot_ros.tracking.kalman import KalmanFilter
@@ -55,10 +55,8 @@ def _estimator(args: argparse.Namespace) -> CameraMotionEstimator:
     return CameraMotionEstimator(max_width=args.max_width, model=model)
 
 
-def _stats_ms(seconds: list[float]) -> dict[str, float]:
-    ms = 1000 * np.asarray(seconds)
-    return {"median": round(float(np.median(ms)), 3), "p90": round(float(np.percentile(ms, 90)), 3),
-            "max": round(float(ms.max()), 3), "mean": round(float(ms.mean()), 3)}
+def _ms(seconds: list[float]) -> dict[str, float | int]:
+    return summarize_ms(1000.0 * np.asarray(seconds))
 
 
 def _corner_error(estimated: np.ndarray, true: np.ndarray, width: int, height: int) -> float:
@@ -122,8 +120,8 @@ def _time_synthetic(args: argparse.Namespace, width: int, height: int) -> dict[s
     return {
         "size": f"{width}x{height}",
         "frames": len(seconds),
-        "estimate_ms": _stats_ms(seconds),
-        "estimate_cpu_ms": _stats_ms(cpu),
+        "estimate_ms": _ms(seconds),
+        "estimate_cpu_ms": _ms(cpu),
         "failures": estimator.failures,
         "corner_error_px": {"mean": round(float(np.mean(errors)), 3),
                             "p95": round(float(np.percentile(errors, 95)), 3)},
@@ -150,7 +148,7 @@ def _time_sequence(args: argparse.Namespace) -> dict[str, object]:
     if not seconds:
         raise ValueError(f"{args.sequence} has fewer than two frames")
     report: dict[str, object] = {"sequence": args.sequence, "size": f"{size[0]}x{size[1]}",
-                                 "frames": len(seconds), "estimate_ms": _stats_ms(seconds),
+                                 "frames": len(seconds), "estimate_ms": _ms(seconds),
                                  "failures": estimator.failures,
                                  "note": "unmasked (no detector in this benchmark)"}
     folder = Path(str(args.sequence).rsplit(":", 1)[0])
@@ -170,7 +168,7 @@ def _time_state_warp(tracks: int, repeats: int = 200) -> dict[str, float]:
         start = time.perf_counter()
         warp_kalman_states(means, covs, warp)
         seconds.append(time.perf_counter() - start)
-    return {"tracks": tracks, **_stats_ms(seconds)}
+    return {"tracks": tracks, **_ms(seconds)}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -178,7 +176,7 @@ def run(args: argparse.Namespace) -> dict:
         raise ValueError("--frames must be at least 1")
     if args.threads:
         cv2.setNumThreads(int(args.threads))
-    load_before = os.getloadavg()
+    load_before = load_average()
     if args.sequence:
         results = [_time_sequence(args)]
     else:
@@ -194,9 +192,9 @@ def run(args: argparse.Namespace) -> dict:
         "max_width": args.max_width,
         "opencv": cv2.__version__,
         "opencv_threads": cv2.getNumThreads(),
-        "cpu_count": os.cpu_count(),
-        "loadavg_before": [round(v, 2) for v in load_before],
-        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "machine": machine(),
+        "loadavg_before": load_before,
+        "loadavg_after": load_average(),
         "results": results,
         "kalman_warp_ms": _time_state_warp(args.tracks),
     }

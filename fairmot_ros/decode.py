@@ -24,6 +24,7 @@ from fairmot_ros.contract import (
     OUT_SCORES,
     ModelContract,
 )
+from fairmot_ros.peak_heads import OUT_FEATURES, PeakHeads
 
 DEFAULT_TOPK = 500
 
@@ -128,17 +129,53 @@ def decode_dense(
     (2, h, w) with channel 0 = x, embedding (D, h, w). ``image_size`` and ``input_size`` are
     (height, width) of the original frame and of the network input."""
     hm = np.asarray(heatmap).reshape(np.shape(heatmap)[-2:])
-    h, w = hm.shape
-    idx = top_peaks(hm, conf_thres, topk)
-    ys, xs = np.divmod(idx, w)
-    d = np.asarray(offset)[:, ys, xs]  # (2, N)
-    left, top, right, bottom = np.asarray(ltrb)[:, ys, xs]
-    cx = xs.astype(np.float32) + d[0]
-    cy = ys.astype(np.float32) + d[1]
+    ys, xs = np.divmod(top_peaks(hm, conf_thres, topk), hm.shape[1])
+    emb = np.ascontiguousarray(np.asarray(embedding)[:, ys, xs].T, dtype=np.float32)
+    return _at_peaks(
+        hm, ys, xs, np.asarray(ltrb)[:, ys, xs], np.asarray(offset)[:, ys, xs], emb,
+        image_size, input_size, down_ratio,
+    )  # fmt: skip
+
+
+def decode_at_peaks(
+    heatmap: np.ndarray,
+    features: np.ndarray,
+    heads: PeakHeads,
+    image_size: tuple[int, int],
+    input_size: tuple[int, int],
+    conf_thres: float = 0.4,
+    topk: int = DEFAULT_TOPK,
+    down_ratio: int = 4,
+) -> Detections:
+    """:func:`decode_dense` for a model split by :mod:`fairmot_ros.peak_heads`: the same peaks,
+    with ltrb, offset and the embedding (normalised like ``F.normalize``, eps 1e-12) computed
+    from the (C, h, w) head features at those peaks only."""
+    hm = np.asarray(heatmap).reshape(np.shape(heatmap)[-2:])
+    ys, xs = np.divmod(top_peaks(hm, conf_thres, topk), hm.shape[1])
+    ltrb, offset, raw = heads.evaluate(features, ys, xs)
+    norm = np.maximum(np.linalg.norm(raw, axis=0), np.float32(1e-12))
+    emb = np.ascontiguousarray((raw / norm).T, dtype=np.float32)
+    return _at_peaks(hm, ys, xs, ltrb, offset, emb, image_size, input_size, down_ratio)
+
+
+def _at_peaks(
+    hm: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    ltrb: np.ndarray,
+    offset: np.ndarray,
+    embeddings: np.ndarray,
+    image_size: tuple[int, int],
+    input_size: tuple[int, int],
+    down_ratio: int,
+) -> Detections:
+    """Detections from the heads read at peaks (ys, xs): ltrb (4, N), offset (2, N)."""
+    left, top, right, bottom = ltrb
+    cx = xs.astype(np.float32) + offset[0]
+    cy = ys.astype(np.float32) + offset[1]
     grid = np.stack([cx - left, cy - top, cx + right, cy + bottom], axis=1)
     boxes = grid_to_image(grid, *image_size, *input_size, down_ratio)
-    emb = np.ascontiguousarray(np.asarray(embedding)[:, ys, xs].T, dtype=np.float32)
-    return Detections(boxes, hm[ys, xs].astype(np.float32), emb)
+    return Detections(boxes, hm[ys, xs].astype(np.float32), embeddings)
 
 
 def decode_topk(
@@ -164,12 +201,29 @@ def decode_outputs(
     image_sizes: Sequence[tuple[int, int]],
     conf_thres: float = 0.4,
     topk: int = DEFAULT_TOPK,
+    heads: PeakHeads | None = None,
 ) -> list[Detections]:
-    """Decode a batch of model outputs, one (height, width) original size per batch item."""
+    """Decode a batch of model outputs, one (height, width) original size per batch item.
+
+    ``heads``: the engine's :class:`~fairmot_ros.peak_heads.PeakHeads` when it runs a split
+    model (outputs ``heatmap`` and ``head_features``)."""
     input_size = (contract.input_height, contract.input_width)
     results = []
     for i, image_size in enumerate(image_sizes):
-        if contract.topk:
+        if heads is not None:
+            results.append(
+                decode_at_peaks(
+                    outputs[OUT_HEATMAP][i],
+                    outputs[OUT_FEATURES][i],
+                    heads,
+                    image_size,
+                    input_size,
+                    conf_thres,
+                    topk,
+                    contract.down_ratio,
+                )  # fmt: skip
+            )
+        elif contract.topk:
             results.append(
                 decode_topk(
                     outputs[OUT_SCORES][i],

@@ -98,7 +98,9 @@ class Detector:
         outputs = self.engine.run(blob)
         t2 = time.perf_counter()
         sizes = [(info.image_height, info.image_width) for info in infos]
-        results = decode_outputs(outputs, self.contract, sizes, self.conf_thres, self.topk)
+        results = decode_outputs(
+            outputs, self.contract, sizes, self.conf_thres, self.topk, self.engine.peak_heads
+        )
         t3 = time.perf_counter()
         self.last_timings = {"preprocess": t1 - t0, "inference": t2 - t1, "decode": t3 - t2}
         return results

@@ -44,9 +44,12 @@ def test_cpu_form_of_the_gpu_run(repo_root, tmp_path):
     assert [m["precision"] for m in engine["models"]] == ["fp32", "fp16"]
     assert engine["fp16_vs_fp32"] and engine["fp16_vs_fp32"][0]["same_weights"] is True
     assert report["engine_default_model"]["models"][0]["arch"] == "yolov5s"
-    # One pipeline report per model: the two exports and the shipped one.
-    assert len(report["pipeline"]) == 3
-    for result in report["pipeline"].values():
+    # Two pipeline reports per model (heads at peaks and dense): the two exports and the
+    # shipped one.
+    assert len(report["pipeline"]) == 6
+    for key, result in report["pipeline"].items():
+        want = "dense" if key.endswith(":dense_heads") else "at_peaks"
+        assert result["model"]["heads"] == want, key
         assert result["n"] == 2 and result["provider"] == "CPUExecutionProvider"
         assert set(result["stages"]) == {"conversion", "letterbox", "inference", "decode",
                                          "tracking"}  # fmt: skip

@@ -22,7 +22,8 @@ from fairmot_ros.tracking import TrackerConfig
 
 REPO = Path(__file__).resolve().parents[1]
 READ_ONLY = {
-    "model", "providers", "require_gpu", "intra_op_threads", "image_topics",
+    "model", "providers", "require_gpu", "intra_op_threads", "heads_at_peaks",
+    "image_topics",
     "camera_names", "compressed", "qos_reliability", "queue_depth", "diagnostics_period",
 }
 

@@ -98,6 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=["fp32"],
         help="comma-separated, e.g. fp32,fp16 (default fp32)",
     )
+    parser.add_argument(
+        "--heads",
+        choices=("dense", "peaks"),
+        default="dense",
+        help="dense (default: the whole network, as the reference figures) or peaks (the "
+        "trunk without the box/offset/re-ID heads, as the node runs it)",
+    )
     models.add_argument(
         "--uint8-input",
         action="store_true",
@@ -249,7 +256,8 @@ def benchmark_model(path: Path, args: argparse.Namespace) -> tuple[dict, dict]:
         io_binding, timer = timing.PATH_TIMERS[name]
         start = time.perf_counter()
         engine = Engine(path, providers=providers, require_gpu=args.require_gpu,
-                        threads=args.threads, io_binding=io_binding)  # fmt: skip
+                        threads=args.threads, io_binding=io_binding,
+                        heads_at_peaks=args.heads == "peaks")  # fmt: skip
         session_seconds = time.perf_counter() - start
         if "arch" not in entry:
             c = engine.contract
@@ -258,7 +266,7 @@ def benchmark_model(path: Path, args: argparse.Namespace) -> tuple[dict, dict]:
                 input_format=c.input_format, reid_dim=c.reid_dim, topk=c.topk,
                 batch=engine.fixed_batch or 1, providers_requested=engine.requested_providers,
                 providers=engine.providers, active_provider=engine.active_provider,
-                gpu_active=engine.on_gpu,
+                gpu_active=engine.on_gpu, heads=engine.heads,
                 provider_options=engine.session.get_provider_options().get(engine.active_provider),
             )  # fmt: skip
         blob = timing.random_input(engine, args.seed)

@@ -199,11 +199,14 @@ def run(args: argparse.Namespace) -> dict:
             models.append(str(default_model_path()))
         report["pipeline"] = {}
         for model in models:
-            name = f"pipeline:{Path(model).stem}"
-            _step(report, name, lambda m=model: pipeline.run(_sub_args(pipeline, [
-                "--model", m, "--synthetic", args.pipeline_size, "--frames", str(args.frames),
-                "--provider", provider, "--threads", str(args.threads)])))  # fmt: skip
-            report["pipeline"][Path(model).stem] = report.pop(name)
+            for heads in ("peaks", "dense"):
+                key = Path(model).stem + ("" if heads == "peaks" else ":dense_heads")
+                name = f"pipeline:{key}"
+                _step(report, name, lambda m=model, h=heads: pipeline.run(_sub_args(pipeline, [
+                    "--model", m, "--synthetic", args.pipeline_size, "--frames",
+                    str(args.frames), "--provider", provider, "--threads", str(args.threads),
+                    "--heads", h])))  # fmt: skip
+                report["pipeline"][key] = report.pop(name)
         if args.skip_node:
             report["node"] = report["multi"] = {"skipped": "--skip-node"}
         elif not _importable("rclpy"):

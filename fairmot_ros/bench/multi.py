@@ -47,11 +47,11 @@ def run(args: argparse.Namespace) -> dict:
     results = {}
     with tempfile.TemporaryDirectory(prefix="fairmot_bench_") as scratch:
         model, kind = resolve_model(args, Path(scratch))
-        facts = model_facts(model, args.threads, args.provider)
+        facts = model_facts(model, args.threads, args.provider, args.heads)
         for count in args.cameras:
             raw = run_node_benchmark(model, count, width, height, frames, args.rate,
                                      args.reliable, domain_for(args), args.threads, providers,
-                                     args.warmup)  # fmt: skip
+                                     args.warmup, args.heads == "peaks")  # fmt: skip
             summary = summarize_run(raw)
             cameras = summary["cameras"]
             trips = [c["round_trip"] for c in cameras if c["round_trip"].get("n")]

@@ -69,12 +69,12 @@ def resolve_model(args: argparse.Namespace, scratch: Path) -> tuple[Path, dict]:
     return path.resolve(), {"kind": "given" if args.model else "shipped default"}
 
 
-def model_facts(path: Path, threads: int, provider: str) -> dict:
+def model_facts(path: Path, threads: int, provider: str, heads: str = "peaks") -> dict:
     """Contract facts and the engine's own median run time in this process (context for the
     round trip: with the null model it is what the node spends outside its own code)."""
     from fairmot_ros.bench.pipeline import make_detector
 
-    args = argparse.Namespace(model=str(path), provider=provider, threads=threads)
+    args = argparse.Namespace(model=str(path), provider=provider, threads=threads, heads=heads)
     detector, _ = make_detector(args)
     engine = detector.engine
     engine.warmup(3)
@@ -129,10 +129,10 @@ def run(args: argparse.Namespace) -> dict:
     providers = list(dict.fromkeys([canonical_provider(args.provider), "CPUExecutionProvider"]))
     with tempfile.TemporaryDirectory(prefix="fairmot_bench_") as scratch:
         model, kind = resolve_model(args, Path(scratch))
-        facts = model_facts(model, args.threads, args.provider)
+        facts = model_facts(model, args.threads, args.provider, args.heads)
         raw = run_node_benchmark(model, 1, width, height, args.frames, args.rate,
                                  args.reliable, domain_for(args), args.threads, providers,
-                                 args.warmup)  # fmt: skip
+                                 args.warmup, args.heads == "peaks")  # fmt: skip
     run_summary = summarize_run(raw)
     camera = run_summary["cameras"][0]
     settings = {"size": f"{width}x{height}", "encoding": "bgr8", "rate_hz": args.rate or "flat out",

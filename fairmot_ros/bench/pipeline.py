@@ -26,6 +26,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ONNX Runtime intra-op threads (0: its default)")  # fmt: skip
     parser.add_argument("--provider", default="cpu",
                         help="cpu (default), cuda, tensorrt; the CPU is the fallback")  # fmt: skip
+    parser.add_argument("--heads", choices=("peaks", "dense"), default="peaks",
+                        help="box/offset/re-ID heads at the decoded peaks only (the node's "
+                        "default) or over the whole map")  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,10 +132,14 @@ def make_detector(args: argparse.Namespace):
     spin = {"off": False, "on": True, "ort": None}[getattr(args, "spin", "off")]
     try:
         detector = Detector(model, providers=providers, threads=args.threads or None,
-                            spin_wait=spin)  # fmt: skip
+                            spin_wait=spin, heads_at_peaks=heads_at_peaks(args))  # fmt: skip
         return detector, model
     except EngineError as exc:  # a missing or unreadable model is bad input
         raise BenchError(str(exc)) from None
+
+
+def heads_at_peaks(args: argparse.Namespace) -> bool:
+    return getattr(args, "heads", "peaks") == "peaks"
 
 
 def model_facts(detector) -> dict:
@@ -146,6 +153,8 @@ def model_facts(detector) -> dict:
         "input_format": contract.input_format,
         "precision": contract.precision,
         "topk_in_graph": contract.topk,
+        "heads": engine.heads,
+        "dense_heads_reason": engine.dense_heads_reason,
         "provider": engine.active_provider,
         "providers": engine.providers,
     }

@@ -186,6 +186,7 @@ def _totals(values: dict[str, str]) -> dict[str, int]:
 def run_node_benchmark(
     model: Path, cameras: int, width: int, height: int, frames: int, rate: float,
     reliable: bool, domain: int, threads: int, providers: list[str], warmup: int = 10,
+    heads_at_peaks: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Run one node with ``cameras`` publishers; returns the raw per-camera results."""
     import rclpy
@@ -201,6 +202,7 @@ def run_node_benchmark(
     command = [*_node_command(), "--ros-args", "--params-file", params_file,
                "-p", f"model:={model}", "-p", f"qos_reliability:={qos}",
                "-p", f"intra_op_threads:={threads}",
+               "-p", f"heads_at_peaks:={'true' if heads_at_peaks else 'false'}",
                "-p", f"image_topics:=[{','.join(topics)}]",
                "-p", f"camera_names:=[{','.join(names)}]",
                "-p", f"providers:=[{','.join(providers)}]"]  # fmt: skip

@@ -151,6 +151,13 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         read_only=True, low=0, high=256,
     ),
     ParamSpec(
+        "heads_at_peaks", bool, True,
+        "Compute the box, offset and re-ID heads only at the decoded heatmap peaks instead of "
+        "over the whole map (same detections up to float32 rounding, less CPU time); false: "
+        "run the model's dense heads.",
+        read_only=True,
+    ),
+    ParamSpec(
         "topk", int, 500,
         "Heatmap peaks decoded per image (K of the original decoder).",
         low=1, high=5000,
@@ -311,6 +318,7 @@ class NodeSettings:
     providers: tuple[str, ...]
     require_gpu: bool
     intra_op_threads: int
+    heads_at_peaks: bool
     topk: int
     image_topics: tuple[str, ...]
     camera_names: tuple[str, ...]
@@ -431,6 +439,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         providers=tuple(merged["providers"]),
         require_gpu=bool(merged["require_gpu"]),
         intra_op_threads=int(merged["intra_op_threads"]),
+        heads_at_peaks=bool(merged["heads_at_peaks"]),
         topk=int(merged["topk"]),
         image_topics=topics,
         camera_names=names,

@@ -196,6 +196,7 @@ class TrackerRuntime:
                 providers=settings.providers,
                 require_gpu=settings.require_gpu,
                 threads=settings.intra_op_threads or None,
+                heads_at_peaks=settings.heads_at_peaks,
             )
         except Exception as exc:  # EngineError, GpuUnavailableError, ContractError
             raise StartupError(str(exc)) from None
@@ -291,10 +292,14 @@ class TrackerRuntime:
             for c in self.cameras
         )
         fallback = engine.gpu_fallback_reason
+        heads = (
+            "heads at peaks" if engine.peak_heads is not None
+            else f"dense heads: {engine.dense_heads_reason}"
+        )  # fmt: skip
         line = (
             f"tracking with {self.model_path} ({contract.model_name or 'unnamed'}, "
             f"{contract.arch}, input {contract.input_width}x{contract.input_height}, "
-            f"re-ID {contract.reid_dim}) on {engine.active_provider}"
+            f"re-ID {contract.reid_dim}, {heads}) on {engine.active_provider}"
             f"{f' (GPU not used: {fallback})' if fallback else ''}; "
             f"input {message_type} {settings.qos_reliability} depth {settings.queue_depth}; "
             f"{cameras}; decoder {self._decoder.backend}"

@@ -83,12 +83,18 @@ def publish_main(argv: list[str]) -> int:
     policy = ReliabilityPolicy.RELIABLE if args.reliable else ReliabilityPolicy.BEST_EFFORT
     publisher = node.create_publisher(Image, args.topic, QoSProfile(depth=1, reliability=policy))
 
-    def spin_until(predicate, timeout: float) -> bool:
+    def spin_until(predicate, timeout: float, wake_at: float | None = None) -> bool:
+        """Spin until ``predicate()``; ``wake_at`` (time.perf_counter) is when a time-based
+        predicate turns true. Between messages the process sleeps in the wait set: waking up
+        every few milliseconds would take CPU time from the node on a machine with few cores."""
         deadline = time.monotonic() + timeout
         while not predicate():
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
-            executor.spin_once(timeout_sec=0.002)
+            if wake_at is not None:
+                left = min(left, max(0.0, wake_at - time.perf_counter()))
+            executor.spin_once(timeout_sec=min(left, 0.1))
         return True
 
     def send(index: int) -> int:
@@ -114,7 +120,9 @@ def publish_main(argv: list[str]) -> int:
             stamp = send(index)
             spin_until(lambda s=stamp: s in answers, _ANSWER_TIMEOUT)
         if args.start_at:  # cameras of a multi run start together
-            spin_until(lambda: time.time() >= args.start_at, max(0.0, args.start_at - time.time()))
+            wait = max(0.0, args.start_at - time.time())
+            spin_until(lambda: time.time() >= args.start_at, wait + 1.0,
+                       wake_at=time.perf_counter() + wait)  # fmt: skip
         answers.clear()
         sent: list[int] = []
         begin = time.perf_counter()
@@ -127,7 +135,7 @@ def publish_main(argv: list[str]) -> int:
             period = 1.0 / args.rate
             for index in range(args.frames):
                 due = begin + index * period
-                spin_until(lambda d=due: time.perf_counter() >= d, period + 1.0)
+                spin_until(lambda d=due: time.perf_counter() >= d, period + 1.0, wake_at=due)
                 sent.append(send(index))
             last = sent[-1]
             spin_until(lambda: last in answers, 2.0)  # stragglers

@@ -33,7 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from fairmot_ros.bench.common import BenchError, document, load_average, summarize_ms
-    from fairmot_ros.bench.node import domain_for, model_facts, resolve_model, summarize_run
+    from fairmot_ros.bench.node import (
+        dds_transport,
+        domain_for,
+        model_facts,
+        resolve_model,
+        summarize_run,
+    )
     from fairmot_ros.bench.pipeline import parse_size
     from fairmot_ros.engine import canonical_provider
     from fairmot_ros.ros.bench_node import run_node_benchmark
@@ -43,6 +49,7 @@ def run(args: argparse.Namespace) -> dict:
         raise BenchError("--cameras, --rate and --seconds must be positive")
     frames = max(1, round(args.rate * args.seconds))
     start_load = load_average()
+    transport = dds_transport(args)
     providers = list(dict.fromkeys([canonical_provider(args.provider), "CPUExecutionProvider"]))
     results = {}
     with tempfile.TemporaryDirectory(prefix="fairmot_bench_") as scratch:
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> dict:
     settings = {"cameras": args.cameras, "rate_hz": args.rate, "size": f"{width}x{height}",
                 "encoding": "bgr8", "frames_per_camera": frames, "threads": args.threads,
                 "qos": "reliable" if args.reliable else "best_effort",
+                "fastdds_builtin_transports": transport, "heads": args.heads,
                 "provider_requested": args.provider}  # fmt: skip
     return document("multi", settings, load_average_start=start_load,
                     model={**facts, **kind}, results=results)  # fmt: skip

@@ -61,3 +61,17 @@ def test_multi_counts_frames_per_camera_at_a_rate():
 def test_node_with_a_missing_model_is_one_line():
     code, _, err = run_cli(["node", "--model", "/nonexistent/m.onnx", "--frames", "1"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "not found" in err
+
+
+def test_node_large_data_run_names_its_transport_and_heads(monkeypatch):
+    # monkeypatch restores the variable that --large-data sets for this process and its children
+    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT")
+    code, report, err = run_cli(["node", "--null-model", "--null-input", "192x128", "--size",
+                                 "320x240", "--frames", "5", "--warmup", "1", "--threads", "1",
+                                 "--large-data", "--domain", str(domain_id(2))])  # fmt: skip
+    assert code == 0, err
+    assert report["settings"]["fastdds_builtin_transports"] == "LARGE_DATA"
+    assert report["n"] == 5 and report["drops"] == 0
+    # the null model has no convolution heads: it runs dense and says why
+    assert report["settings"]["heads"] == "peaks" and report["model"]["heads"] == "dense"
+    assert "Conv" in report["model"]["dense_heads_reason"]

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from fairmot_ros.contract import (
-    OUT_BOXES,
+    DENSE_OUTPUTS,
     OUT_EMBEDDING,
-    OUT_EMBEDDINGS,
     OUT_HEATMAP,
     OUT_LTRB,
     OUT_OFFSET,
-    OUT_SCORES,
+    TOPK_OUTPUTS,
     ModelContract,
 )
 from fairmot_ros.peak_heads import OUT_FEATURES, PeakHeads
@@ -208,49 +207,20 @@ def decode_outputs(
     ``heads``: the engine's :class:`~fairmot_ros.peak_heads.PeakHeads` when it runs a split
     model (outputs ``heatmap`` and ``head_features``)."""
     input_size = (contract.input_height, contract.input_width)
-    results = []
-    for i, image_size in enumerate(image_sizes):
-        if heads is not None:
-            results.append(
-                decode_at_peaks(
-                    outputs[OUT_HEATMAP][i],
-                    outputs[OUT_FEATURES][i],
-                    heads,
-                    image_size,
-                    input_size,
-                    conf_thres,
-                    topk,
-                    contract.down_ratio,
-                )  # fmt: skip
-            )
-        elif contract.topk:
-            results.append(
-                decode_topk(
-                    outputs[OUT_SCORES][i],
-                    outputs[OUT_BOXES][i],
-                    outputs[OUT_EMBEDDINGS][i],
-                    image_size,
-                    input_size,
-                    conf_thres,
-                    topk,
-                    contract.down_ratio,
-                )  # fmt: skip
-            )
-        else:
-            results.append(
-                decode_dense(
-                    outputs[OUT_HEATMAP][i],
-                    outputs[OUT_LTRB][i],
-                    outputs[OUT_OFFSET][i],
-                    outputs[OUT_EMBEDDING][i],
-                    image_size,
-                    input_size,
-                    conf_thres,
-                    topk,
-                    contract.down_ratio,
-                )  # fmt: skip
-            )
-    return results
+    if heads is not None:
+        decode, names = decode_at_peaks, (OUT_HEATMAP, OUT_FEATURES)
+    elif contract.topk:
+        decode, names = decode_topk, TOPK_OUTPUTS
+    else:
+        decode, names = decode_dense, DENSE_OUTPUTS
+    extra = (heads,) if heads is not None else ()
+    return [
+        decode(
+            *(outputs[name][i] for name in names), *extra,
+            image_size, input_size, conf_thres, topk, contract.down_ratio,
+        )  # fmt: skip
+        for i, image_size in enumerate(image_sizes)
+    ]
 
 
 def dense_from_raw_heads(

@@ -127,8 +127,7 @@ def decode_dense(
     """Decode one frame's dense maps: heatmap (1, h, w) or (h, w), ltrb (4, h, w), offset
     (2, h, w) with channel 0 = x, embedding (D, h, w). ``image_size`` and ``input_size`` are
     (height, width) of the original frame and of the network input."""
-    hm = np.asarray(heatmap).reshape(np.shape(heatmap)[-2:])
-    ys, xs = np.divmod(top_peaks(hm, conf_thres, topk), hm.shape[1])
+    hm, ys, xs = _peak_cells(heatmap, conf_thres, topk)
     emb = np.ascontiguousarray(np.asarray(embedding)[:, ys, xs].T, dtype=np.float32)
     return _at_peaks(
         hm, ys, xs, np.asarray(ltrb)[:, ys, xs], np.asarray(offset)[:, ys, xs], emb,
@@ -149,12 +148,20 @@ def decode_at_peaks(
     """:func:`decode_dense` for a model split by :mod:`fairmot_ros.peak_heads`: the same peaks,
     with ltrb, offset and the embedding (normalised like ``F.normalize``, eps 1e-12) computed
     from the (C, h, w) head features at those peaks only."""
-    hm = np.asarray(heatmap).reshape(np.shape(heatmap)[-2:])
-    ys, xs = np.divmod(top_peaks(hm, conf_thres, topk), hm.shape[1])
+    hm, ys, xs = _peak_cells(heatmap, conf_thres, topk)
     ltrb, offset, raw = heads.evaluate(features, ys, xs)
     norm = np.maximum(np.linalg.norm(raw, axis=0), np.float32(1e-12))
     emb = np.ascontiguousarray((raw / norm).T, dtype=np.float32)
     return _at_peaks(hm, ys, xs, ltrb, offset, emb, image_size, input_size, down_ratio)
+
+
+def _peak_cells(
+    heatmap: np.ndarray, conf_thres: float, topk: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the (h, w) heatmap, rows, columns) of the kept peaks, best first."""
+    hm = np.asarray(heatmap).reshape(np.shape(heatmap)[-2:])
+    ys, xs = np.divmod(top_peaks(hm, conf_thres, topk), hm.shape[1])
+    return hm, ys, xs
 
 
 def _at_peaks(

@@ -12,8 +12,8 @@ feature map (``head_features``, float32), and a :class:`PeakHeads` holding the t
 weights as matrices. :meth:`PeakHeads.evaluate` then computes the heads at the chosen cells:
 a 3x3 patch of the features per cell times the first layer's weights, the activation, the
 second layer. The values are the dense heads' values at those cells up to float32 summation
-order (measured on the demonstration model: README "Performance"), so the decoder keeps its
-runtime ``conf_thres`` and ``topk`` and its exact selection rule.
+order (measured on the demonstration model: README, Python API, "Heads at the peaks"), so
+the decoder keeps its runtime ``conf_thres`` and ``topk`` and its exact selection rule.
 
 Only ``onnx`` and numpy are needed (no torch); the graph is never changed on disk.
 """
@@ -273,13 +273,21 @@ def _needed(nodes: Iterable, outputs: list[str]) -> set[int]:
 
 def _tensor_type(onnx, model, name: str) -> int:
     """The element type of tensor ``name`` (value_info, else ONNX shape inference)."""
-    for graph in (model.graph, None):
-        if graph is None:
-            try:
-                graph = onnx.shape_inference.infer_shapes(model).graph
-            except Exception as exc:  # noqa: BLE001 - inference failing only means "unknown"
-                raise HeadSplitError(f"cannot infer the type of {name!r}: {exc}") from None
-        for info in list(graph.value_info) + list(graph.output) + list(graph.input):
-            if info.name == name and info.type.tensor_type.elem_type:
-                return int(info.type.tensor_type.elem_type)
-    raise HeadSplitError(f"cannot tell the type of the feature map {name!r}")
+    graph = model.graph
+    if not _declared_type(graph, name):
+        try:
+            graph = onnx.shape_inference.infer_shapes(model).graph
+        except Exception as exc:  # noqa: BLE001 - inference failing only means "unknown"
+            raise HeadSplitError(f"cannot infer the type of {name!r}: {exc}") from None
+    found = _declared_type(graph, name)
+    if not found:
+        raise HeadSplitError(f"cannot tell the type of the feature map {name!r}")
+    return found
+
+
+def _declared_type(graph, name: str) -> int:
+    """The element type the graph declares for ``name``; 0 when it declares none."""
+    for info in [*graph.value_info, *graph.output, *graph.input]:
+        if info.name == name and info.type.tensor_type.elem_type:
+            return int(info.type.tensor_type.elem_type)
+    return 0

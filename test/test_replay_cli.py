@@ -116,3 +116,48 @@ def test_lockstep_needs_one_image_topic(tmp_path):
     _, err = done.communicate(timeout=60)
     assert done.returncode == 2 and "several image topics" in err and "--topics" in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_sim_time_recorder_knows_the_bag_time_before_the_first_message(odd_bag, tmp_path):
+    """A recorder on ``use_sim_time`` listens to /clock from its start, and ``play --clock``
+    lets it match before the first image: no message is logged at time 0."""
+    import threading
+
+    from fairmot_ros.replay.player import BagPlayer, PlayOptions
+    from fairmot_ros.replay.recorder import BagRecorder
+    from fairmot_ros.replay.session import RosSession
+
+    domain = domain_id(1)
+    topic = "/camera/image_raw"
+    # no use_sim_time on this node, so rclpy's own /clock subscription cannot stand in
+    # for the recorder's (BagRecorder takes its log times from its own subscription)
+    recording = RosSession(domain, "sim_recorder")
+    playing = RosSession(domain, "sim_player")
+    stop = threading.Event()
+    spinner = threading.Thread(target=recording.spin_until, args=(stop.is_set, 60))
+    reader = BagReader(odd_bag)
+    recorder = BagRecorder(recording, BagWriter(tmp_path / "rec"), [topic], sim_time=True)
+    spinner.start()
+    try:
+        # before any /clock publisher exists, the player's graph already shows the subscription
+        assert playing.spin_until(lambda: playing.node.count_subscribers("/clock") >= 1, 10)
+        player = BagPlayer(playing, reader, PlayOptions(rate=4.0, clock_hz=40.0,
+                                                        topics=[topic]))
+        assert player.wait_for_subscribers(30)
+        stats = player.play()
+        assert stats.clock_messages > 0 and stats.published[topic] == 5
+        deadline = time.monotonic() + 10
+        while recorder.counts.get(topic, 0) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        spinner.join(timeout=10)
+        reader.close()
+        recorder.close()
+        playing.close()
+        recording.close()
+    with BagReader(tmp_path / "rec") as bag:
+        logged = [m.log_time_ns for m in bag.messages([topic])]
+    assert len(logged) == 5
+    # every image left at or after the bag's first message time (0.1 s) and was logged on it
+    assert all(10**8 <= t <= 5 * 10**8 for t in logged), logged

@@ -28,7 +28,8 @@ CLOCK_TOPIC = "/clock"
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 DEFAULT_CLOCK_HZ = 40.0  # ros2 bag play --clock's default rate
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
-CLOCK_PREROLL_S = 0.5
+CLOCK_PREROLL_S = 1.0
+CLOCK_MATCH_WAIT_S = 5.0
 
 
 @dataclass
@@ -235,13 +236,23 @@ class BagPlayer:
                     progress(len(stats.images_sent))
 
     def _preroll_clock(self, bag_start: int) -> None:
-        """``/clock`` at the bag's start for :data:`CLOCK_PREROLL_S` before the first message,
-        so subscribers that match the clock publisher late (a recorder finding it on its next
-        discovery round) know the time before the first image arrives."""
+        """``/clock`` at the bag's start before the first message: for :data:`CLOCK_PREROLL_S`
+        and until every ``/clock`` subscription the graph shows has matched our publisher
+        (at most :data:`CLOCK_MATCH_WAIT_S`), so sim-time subscribers that are still being
+        discovered know the bag's time before the first image reaches them."""
         if self.clock is None:
             return
+        node, clock = self.session.node, self.clock
+        earliest = time.monotonic() + CLOCK_PREROLL_S
+        latest = time.monotonic() + CLOCK_MATCH_WAIT_S
         self.publish_clock(bag_start, force=True)
-        self._wait_until(time.monotonic() + CLOCK_PREROLL_S, lambda: bag_start)
+        while True:
+            self._wait_until(time.monotonic() + 0.05, lambda: bag_start)
+            now = time.monotonic()
+            matched = clock.get_subscription_count() >= node.count_subscribers(CLOCK_TOPIC)
+            if now >= latest or (now >= earliest and matched):
+                break
+        self.publish_clock(bag_start, force=True)  # the newest matches see it now, too
 
     def _wait_answer(self, stamp: int, answered: Callable[[int], bool], bag_time: int) -> None:
         deadline = time.monotonic() + self.options.timeout

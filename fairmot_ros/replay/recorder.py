@@ -60,11 +60,16 @@ class BagRecorder:
         self._timer = session.node.create_timer(DISCOVERY_PERIOD_S, self.discover,
                                                 clock=Clock(clock_type=ClockType.STEADY_TIME))
         # under sim time, log times are the latest /clock value (0 until one arrives), taken
-        # from our own subscription so they never depend on when rclpy's time source updates
-        # /clock is subscribed like a recorded topic, with the QoS its publishers offer, as
-        # soon as one appears; messages that arrive before the first /clock are logged at 0
-        self.clock_ns: int | None = 0 if sim_time else None
+        # from our own subscription so they never depend on when rclpy's time source updates.
+        # It exists from the start, best effort and volatile (compatible with any publisher's
+        # QoS), so a player finds it at once instead of after our next discovery round.
+        self.clock_ns: int | None = None
         self._clock_sub = None
+        if sim_time:
+            self.clock_ns = 0
+            self._clock_sub = session.node.create_subscription(
+                import_message_type(CLOCK_TYPE), CLOCK_TOPIC, self._on_clock,
+                qos_profile(QosSpec("best_effort", "volatile", "keep_last", 10)))
         self.discover()
 
     @property
@@ -76,13 +81,6 @@ class BagRecorder:
         if self.closed:
             return
         node = self.session.node
-        if self.clock_ns is not None and self._clock_sub is None:
-            offered = [qos_spec(i.qos_profile)
-                       for i in node.get_publishers_info_by_topic(CLOCK_TOPIC)]
-            if offered:
-                self._clock_sub = node.create_subscription(
-                    import_message_type(CLOCK_TYPE), CLOCK_TOPIC, self._on_clock,
-                    qos_profile(_subscription_qos(offered), depth=10))
         for name, subscription in self.subscriptions.items():
             if name not in self._announced and subscription.get_publisher_count() > 0:
                 self._announced.add(name)
@@ -133,4 +131,6 @@ class BagRecorder:
         self.session.node.destroy_timer(self._timer)
         for subscription in self.subscriptions.values():
             self.session.node.destroy_subscription(subscription)
+        if self._clock_sub is not None:
+            self.session.node.destroy_subscription(self._clock_sub)
         self.writer.close()

@@ -273,8 +273,12 @@ def run_node_benchmark(
             lines = [line for line in out.splitlines() if line.startswith("{")]
             missing = {"error": f"publisher gave no result: {err.strip()[-300:]}"}
             results.append(json.loads(lines[-1]) if lines else missing)
-        settle = time.monotonic() + 1.5  # one more diagnostics period covering the last frames
-        while time.monotonic() < settle:
+        # one more diagnostics period covering the last frames: at least 1.5 s, and until a
+        # report arrived after the publishers ended (a loaded machine discovers late), <= 10 s
+        reports, now = len(diagnostics), time.monotonic()
+        settle, give_up = now + 1.5, now + 10.0
+        while time.monotonic() < give_up and node_process.poll() is None and (
+                time.monotonic() < settle or len(diagnostics) == reports):
             executor.spin_once(timeout_sec=0.05)
     finally:
         for publisher in publishers:

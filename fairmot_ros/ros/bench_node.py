@@ -242,11 +242,17 @@ def run_node_benchmark(
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     diagnostics: list = []
-    node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 50)
+    reports = node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 50)
     publishers: list[subprocess.Popen] = []
     results: list[dict] = []
     node_rss = None
     try:
+        # hear the node's /diagnostics before any frame goes out: a short run on a loaded
+        # machine would otherwise end before discovery and report no processing times
+        deadline = time.monotonic() + _DISCOVERY_TIMEOUT
+        while (reports.get_publisher_count() == 0 and node_process.poll() is None
+               and time.monotonic() < deadline):
+            executor.spin_once(timeout_sec=0.05)
         start_at = time.time() + 8.0 + 2.0 * cameras  # after every publisher's warm-up
         for name, topic in zip(names, topics, strict=True):
             args = [sys.executable, "-m", "fairmot_ros.ros.bench_node", "publish",

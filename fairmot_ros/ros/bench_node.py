@@ -281,10 +281,10 @@ def run_node_benchmark(
             results.append(json.loads(lines[-1]) if lines else missing)
         # one more diagnostics period covering the last frames: at least 1.5 s, and until a
         # report arrived after the publishers ended (a loaded machine discovers late), <= 10 s
-        reports, now = len(diagnostics), time.monotonic()
+        heard, now = len(diagnostics), time.monotonic()
         settle, give_up = now + 1.5, now + 10.0
         while time.monotonic() < give_up and node_process.poll() is None and (
-                time.monotonic() < settle or len(diagnostics) == reports):
+                time.monotonic() < settle or len(diagnostics) == heard):
             executor.spin_once(timeout_sec=0.05)
     finally:
         for publisher in publishers:

@@ -30,6 +30,7 @@ DEFAULT_CLOCK_HZ = 40.0  # ros2 bag play --clock's default rate
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 CLOCK_PREROLL_S = 1.0
 CLOCK_MATCH_WAIT_S = 5.0
+CLOCK_MATCH_GRACE_S = 0.3
 
 
 @dataclass
@@ -239,18 +240,26 @@ class BagPlayer:
         """``/clock`` at the bag's start before the first message: for :data:`CLOCK_PREROLL_S`
         and until every ``/clock`` subscription the graph shows has matched our publisher
         (at most :data:`CLOCK_MATCH_WAIT_S`), so sim-time subscribers that are still being
-        discovered know the bag's time before the first image reaches them."""
+        discovered know the bag's time before the first image reaches them.
+
+        DDS matching is two-sided and we only see our side, so after the last match we keep
+        publishing for :data:`CLOCK_MATCH_GRACE_S` while the subscribers match us."""
         if self.clock is None:
             return
         node, clock = self.session.node, self.clock
         earliest = time.monotonic() + CLOCK_PREROLL_S
         latest = time.monotonic() + CLOCK_MATCH_WAIT_S
+        matched_at: float | None = None
         self.publish_clock(bag_start, force=True)
         while True:
             self._wait_until(time.monotonic() + 0.05, lambda: bag_start)
             now = time.monotonic()
-            matched = clock.get_subscription_count() >= node.count_subscribers(CLOCK_TOPIC)
-            if now >= latest or (now >= earliest and matched):
+            if clock.get_subscription_count() < node.count_subscribers(CLOCK_TOPIC):
+                matched_at = None
+            elif matched_at is None:
+                matched_at = now
+            if now >= latest or (matched_at is not None
+                                 and now >= max(earliest, matched_at + CLOCK_MATCH_GRACE_S)):
                 break
         self.publish_clock(bag_start, force=True)  # the newest matches see it now, too
 

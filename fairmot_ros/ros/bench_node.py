@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -246,13 +247,17 @@ def run_node_benchmark(
     publishers: list[subprocess.Popen] = []
     results: list[dict] = []
     node_rss = None
+
+    def spin_while(waiting: Callable[[], bool], seconds: float) -> None:
+        """Run our callbacks while ``waiting()`` holds, the node lives and ``seconds`` last."""
+        deadline = time.monotonic() + seconds
+        while waiting() and node_process.poll() is None and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+
     try:
         # hear the node's /diagnostics before any frame goes out: a short run on a loaded
         # machine would otherwise end before discovery and report no processing times
-        deadline = time.monotonic() + _DISCOVERY_TIMEOUT
-        while (reports.get_publisher_count() == 0 and node_process.poll() is None
-               and time.monotonic() < deadline):
-            executor.spin_once(timeout_sec=0.05)
+        spin_while(lambda: reports.get_publisher_count() == 0, _DISCOVERY_TIMEOUT)
         start_at = time.time() + 8.0 + 2.0 * cameras  # after every publisher's warm-up
         for name, topic in zip(names, topics, strict=True):
             args = [sys.executable, "-m", "fairmot_ros.ros.bench_node", "publish",
@@ -281,11 +286,8 @@ def run_node_benchmark(
             results.append(json.loads(lines[-1]) if lines else missing)
         # one more diagnostics period covering the last frames: at least 1.5 s, and until a
         # report arrived after the publishers ended (a loaded machine discovers late), <= 10 s
-        heard, now = len(diagnostics), time.monotonic()
-        settle, give_up = now + 1.5, now + 10.0
-        while time.monotonic() < give_up and node_process.poll() is None and (
-                time.monotonic() < settle or len(diagnostics) == heard):
-            executor.spin_once(timeout_sec=0.05)
+        heard, settle = len(diagnostics), time.monotonic() + 1.5
+        spin_while(lambda: time.monotonic() < settle or len(diagnostics) == heard, 10.0)
     finally:
         for publisher in publishers:
             if publisher.poll() is None:

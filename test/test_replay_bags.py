@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import yaml
 
-from fairmot_ros.replay import bagio
-from fairmot_ros.replay.bagio import BagError, BagReader, BagWriter, QosSpec
+from fairmot_ros import bags
+from fairmot_ros.bags import BagError, BagReader, BagWriter, QosSpec
 from fairmot_ros.replay.eval import frame_numbers, read_recorded_run
 from fairmot_ros.replay.frames import (
     COMPRESSED_TYPE,
@@ -76,7 +76,7 @@ def _mcap_file(bag: Path) -> Path:
 def _fields(obj):
     """(name, value) of a rosbags dataclass or an mcap_ros2 decoded object."""
     if dataclasses.is_dataclass(obj):  # the type's fields, not its constants
-        names = [name for name, _ in bagio._typestore().fielddefs[obj.__msgtype__][1]]
+        names = [name for name, _ in bags.types.typestore().fielddefs[obj.__msgtype__][1]]
         return {name: getattr(obj, name) for name in names}
     return {k: getattr(obj, k) for k in obj.__slots__}
 
@@ -123,7 +123,7 @@ def verify_with_mcap(bag: Path) -> int:
 
 
 def _detections(stamp_ns: int):
-    cls = bagio.message_class
+    cls = bags.message_class
     header = cls("std_msgs/msg/Header")(
         stamp=cls("builtin_interfaces/msg/Time")(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9),
         frame_id="camera")
@@ -180,22 +180,22 @@ def test_every_mcap_message_decodes_the_same_with_the_mcap_library(tmp_path):
             writer.write("/cam", stamp, image_message_bytes(synthetic_frame(i), stamp, "cam")[1])
             writer.write("/cam/compressed", stamp,
                          image_message_bytes(synthetic_frame(i), stamp, "cam", "jpeg")[1])
-            data = bagio.serialize(_detections(stamp), "vision_msgs/msg/Detection2DArray")
+            data = bags.serialize(_detections(stamp), "vision_msgs/msg/Detection2DArray")
             writer.write("/det", stamp + 5, data)
     assert verify_with_mcap(bag) == 9
 
 
 def test_type_hashes_equal_the_installed_rosidl_descriptions():
     """RIHS01 from rosidl's installed .json where present, and rosbags computes the same."""
-    store = bagio._typestore()
+    store = bags.types.typestore()
     checked = 0
     for typename in (IMAGE_TYPE, COMPRESSED_TYPE, "vision_msgs/msg/Detection2DArray",
                      "fairmot_ros_msgs/msg/TrackArray", "diagnostic_msgs/msg/DiagnosticArray",
                      "rosgraph_msgs/msg/Clock"):
-        assert bagio.ensure_type(typename)
+        assert bags.ensure_type(typename)
         computed = store.hash_rihs01(typename)
-        assert bagio.type_hash(typename) == computed
-        path = bagio._interface_file(typename, ".json")
+        assert bags.type_hash(typename) == computed
+        path = bags.types._interface_file(typename, ".json")
         if path is not None:
             hashes = json.loads(path.read_text())["type_hashes"]
             assert next(h["hash_string"] for h in hashes if h["type_name"] == typename) == computed
@@ -209,7 +209,7 @@ def test_cdr_bytes_equal_rclpy_serialisation():
     vision = pytest.importorskip("vision_msgs.msg")
     from rclpy.serialization import deserialize_message, serialize_message
 
-    data = bagio.serialize(_detections(40_100_000_000), "vision_msgs/msg/Detection2DArray")
+    data = bags.serialize(_detections(40_100_000_000), "vision_msgs/msg/Detection2DArray")
     msg = deserialize_message(data, vision.Detection2DArray)
     assert [d.id for d in msg.detections] == ["1", "2"]
     assert msg.detections[0].bbox.center.position.x == 50.5
@@ -218,7 +218,7 @@ def test_cdr_bytes_equal_rclpy_serialisation():
     theirs = serialize_message(msg)
     assert len(theirs) == len(data)
     typename = "vision_msgs/msg/Detection2DArray"
-    assert bagio.serialize(bagio.deserialize(theirs, typename), typename) == data
+    assert bags.serialize(bags.deserialize(theirs, typename), typename) == data
 
 
 def test_sqlite3_bag_has_rosbag2s_schema(image_folder, tmp_path):
@@ -246,7 +246,7 @@ def test_a_bag_from_another_writer_is_read(tmp_path):
     writer_module = pytest.importorskip("mcap_ros2.writer")
     path = tmp_path / "foreign"
     path.mkdir()
-    schema_text = bagio._typestore().generate_msgdef(IMAGE_TYPE, ros_version=2)[0]
+    schema_text = bags.types.typestore().generate_msgdef(IMAGE_TYPE, ros_version=2)[0]
     with (path / "foreign.mcap").open("wb") as handle:
         writer = writer_module.Writer(handle)
         schema = writer.register_msgdef(IMAGE_TYPE, schema_text)
@@ -318,10 +318,10 @@ def test_eval_pairs_outputs_with_input_frames(mcap_bag, tmp_path):
     with BagWriter(out) as writer:
         writer.add_topic("/det", "vision_msgs/msg/Detection2DArray", [QosSpec()])
         for frame in (1, 2, 4):
-            data = bagio.serialize(_detections(round(frame * 1e8)),
+            data = bags.serialize(_detections(round(frame * 1e8)),
                                    "vision_msgs/msg/Detection2DArray")
             writer.write("/det", frame, data)
-        writer.write("/det", 9, bagio.serialize(_detections(123), "vision_msgs/msg/"
+        writer.write("/det", 9, bags.serialize(_detections(123), "vision_msgs/msg/"
                                                 "Detection2DArray"))
     run = read_recorded_run(out, mcap_bag)
     assert sorted(run.results) == [1, 2, 4] and run.unmatched_outputs == 1
@@ -380,7 +380,7 @@ def test_cli_from_video_and_info(image_folder, tmp_path):
 
 
 def test_bag_io_eval_and_render_run_without_ros(mcap_bag, repo_root):
-    """bagio, frames, eval and render stay ROS-free: they read a bag with rclpy blocked."""
+    """bags, frames, eval and render stay ROS-free: they read a bag with rclpy blocked."""
     script = f"""
 import importlib.abc, sys
 BLOCKED = ("rclpy", "sensor_msgs", "vision_msgs", "std_msgs", "builtin_interfaces",
@@ -392,8 +392,9 @@ class Blocker(importlib.abc.MetaPathFinder):
             raise ImportError(name + " is blocked in this test")
 
 sys.meta_path.insert(0, Blocker())
-from fairmot_ros.replay import bagio, eval, frames, render
-with bagio.BagReader({str(mcap_bag)!r}) as reader:
+from fairmot_ros import bags
+from fairmot_ros.replay import eval, frames, render
+with bags.BagReader({str(mcap_bag)!r}) as reader:
     first = next(frames.bag_frames(reader, "/camera/image_raw"))
 assert first.image.shape == (128, 192, 3)
 print("ok")

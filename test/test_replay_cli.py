@@ -22,8 +22,8 @@ pytest.importorskip("rclpy")
 from node_support import domain_id  # noqa: E402
 from test_replay_bags import synthetic_frame  # noqa: E402
 
-from fairmot_ros.replay import bagio  # noqa: E402
-from fairmot_ros.replay.bagio import BagReader, BagWriter, QosSpec  # noqa: E402
+from fairmot_ros import bags  # noqa: E402
+from fairmot_ros.bags import BagReader, BagWriter, QosSpec  # noqa: E402
 from fairmot_ros.replay.frames import IMAGE_TYPE, image_message_bytes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ UNKNOWN = "acme_msgs/msg/Blob"  # a type no Python package here provides
 @pytest.fixture(scope="module")
 def odd_bag(tmp_path_factory) -> Path:
     """Images with one stamp out of order, plus a topic of a type that is not installed."""
-    assert bagio.ensure_type(UNKNOWN, {UNKNOWN: "int32 value\nstring note\n"})
+    assert bags.ensure_type(UNKNOWN, {UNKNOWN: "int32 value\nstring note\n"})
     bag = tmp_path_factory.mktemp("odd") / "odd"
     with BagWriter(bag) as writer:
         writer.add_topic("/camera/image_raw", IMAGE_TYPE, [QosSpec()])
@@ -41,8 +41,8 @@ def odd_bag(tmp_path_factory) -> Path:
         for i, stamp in enumerate((1, 2, 4, 3, 5), start=1):
             data = image_message_bytes(synthetic_frame(i, (64, 48)), stamp * 10**8, "camera")[1]
             writer.write("/camera/image_raw", i * 10**8, data)
-            blob = bagio.message_class(UNKNOWN)(value=i, note="x")
-            writer.write("/blob", i * 10**8 + 1, bagio.serialize(blob, UNKNOWN))
+            blob = bags.message_class(UNKNOWN)(value=i, note="x")
+            writer.write("/blob", i * 10**8 + 1, bags.serialize(blob, UNKNOWN))
     return bag
 
 

@@ -38,9 +38,9 @@ pytest.importorskip("mcap_ros2.decoder")
 from node_support import NodeProcess, domain_id  # noqa: E402
 from test_replay_bags import synthetic_frame, verify_with_mcap  # noqa: E402
 
+from fairmot_ros import bags  # noqa: E402
+from fairmot_ros.bags import BagReader, BagWriter  # noqa: E402
 from fairmot_ros.default_model import DEFAULT_MODEL_PATH  # noqa: E402
-from fairmot_ros.replay import bagio  # noqa: E402
-from fairmot_ros.replay.bagio import BagReader, BagWriter  # noqa: E402
 from fairmot_ros.replay.frames import video_to_bag  # noqa: E402
 from fairmot_ros.sequences import PETS_GT_PATH, locate_pets_video, open_sequence  # noqa: E402
 
@@ -174,7 +174,7 @@ def recorded(bag: Path) -> dict[str, list]:
     out: dict[str, list] = {}
     with BagReader(bag) as reader:
         for message in reader.messages([DETECTIONS, TRACKS]):
-            normal = bagio.serialize(bagio.deserialize(message.data, message.type), message.type)
+            normal = bags.serialize(bags.deserialize(message.data, message.type), message.type)
             out.setdefault(message.topic, []).append(normal)
     return out
 

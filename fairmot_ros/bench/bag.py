@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fairmot_ros.bags import BagReader, BagWriter, QosSpec, message_class, serialize
 from fairmot_ros.bench.common import load_average, machine, summarize_ms
-from fairmot_ros.replay.bagio import BagReader, BagWriter, QosSpec, message_class, serialize
 from fairmot_ros.replay.frames import IMAGE_QOS, IMAGE_TYPE, frame_stamp_ns, image_message_bytes
 
 __all__ = ["add_arguments", "run"]

@@ -16,6 +16,7 @@ skipped messages are one line each, counted in the figures printed at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fairmot_ros.replay.bagio import STORAGES, BagError, BagReader
+from fairmot_ros.bags import STORAGES, BagError, BagReader
 
 __all__ = ["Progress", "build_parser", "main"]
 
@@ -119,6 +120,7 @@ def describe(reader: BagReader) -> dict[str, Any]:
         "start_ns": reader.start_ns,
         "end_ns": reader.end_ns,
         "messages": reader.message_count,
+        "files": [dataclasses.asdict(f) for f in reader.files],
         "note": reader.note,
         "topics": [
             {"name": t.name, "type": t.type, "count": t.count,
@@ -136,8 +138,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"Files:             {info['path']}")
-    print(f"Storage id:        {info['storage']} (metadata version {info['metadata_version']})")
+    print(f"Bag:               {info['path']}")
+    for report in reader.files:
+        print(f"File:              {report.describe()}")
+    print(f"Storage id:        {info['storage']} (metadata version {info['metadata_version'] or 'none'})")
     print(f"Duration:          {info['duration_s']:.3f} s")
     print(f"Start:             {info['start_ns'] / 1e9:.3f} s")
     print(f"End:               {info['end_ns'] / 1e9:.3f} s")
@@ -217,7 +221,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 # ----- record --------------------------------------------------------------------------------
 def cmd_record(args: argparse.Namespace) -> int:
-    from fairmot_ros.replay.bagio import BagWriter
+    from fairmot_ros.bags import BagWriter
     from fairmot_ros.replay.recorder import BagRecorder
     from fairmot_ros.replay.session import RosSession
 

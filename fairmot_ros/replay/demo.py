@@ -48,8 +48,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fairmot_ros.bags import BagError, BagReader, BagWriter
 from fairmot_ros.evaluation.mot_io import write_mot_results
-from fairmot_ros.replay.bagio import BagError, BagReader, BagWriter
 from fairmot_ros.replay.eval import input_frame_numbers, read_recorded_run, score_rows
 from fairmot_ros.replay.frames import bag_frames, video_to_bag
 from fairmot_ros.replay.node_process import ReplayError, TrackerNodeProcess

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from fairmot_ros.replay.bagio import BagError, BagReader
+from fairmot_ros.bags import BagError, BagReader
 from fairmot_ros.replay.frames import FIRST_FRAME_KEY, bag_frames, choose_image_topic
 from fairmot_ros.replay.render import FrameResult, mot_rows
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fairmot_ros.replay.bagio import (
+from fairmot_ros.bags import (
     BagError,
     BagReader,
     BagWriter,
@@ -162,7 +162,7 @@ class BagFrame:
 
 def bag_frames(reader: BagReader, topic: str, decode: bool = True) -> Iterator[BagFrame]:
     """The images of ``topic`` in recorded order; ``decode=False`` reads stamps only."""
-    from fairmot_ros.replay.bagio import header_stamp_ns
+    from fairmot_ros.bags import header_stamp_ns
     from fairmot_ros.ros.image_codec import ImageDecodeError, compressed_to_bgr, raw_to_bgr
 
     for message in reader.messages([topic]):

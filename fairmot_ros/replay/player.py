@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from fairmot_ros.replay.bagio import BagMessage, BagReader, QosSpec, header_stamp_ns
+from fairmot_ros.bags import BagMessage, BagReader, QosSpec, header_stamp_ns
 from fairmot_ros.replay.frames import COMPRESSED_TYPE, IMAGE_TYPE, choose_image_topic
 from fairmot_ros.replay.session import ReplayError, RosSession, import_message_type, qos_profile
 

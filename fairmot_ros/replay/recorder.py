@@ -19,7 +19,7 @@ from functools import partial
 
 from rclpy.clock import Clock, ClockType
 
-from fairmot_ros.replay.bagio import BagWriter, QosSpec, ensure_type
+from fairmot_ros.bags import BagWriter, QosSpec, ensure_type
 from fairmot_ros.replay.session import RosSession, import_message_type, qos_profile, qos_spec
 
 __all__ = ["BagRecorder"]

@@ -205,7 +205,7 @@ def render_bags(
     written); the snapshot and contact sheet go beside it. The frame rate is the input's,
     from its median stamp step.
     """
-    from fairmot_ros.replay.bagio import BagReader
+    from fairmot_ros.bags import BagReader
     from fairmot_ros.replay.eval import read_recorded_run
     from fairmot_ros.replay.frames import bag_frames
 

@@ -18,7 +18,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from fairmot_ros.replay.bagio import QosSpec
+from fairmot_ros.bags import QosSpec
 from fairmot_ros.replay.node_process import ReplayError
 
 __all__ = ["ReplayError", "RosSession", "import_message_type", "qos_profile", "qos_spec"]

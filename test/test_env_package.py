@@ -49,6 +49,7 @@ IMPORT_KEYS = {
     "trackeval": "python3-trackeval-pip",
     "rosbags": "python3-rosbags-pip",
     "mcap": "python3-mcap-pip",
+    "zstandard": "python3-zstandard-pip",
     "mcap_ros2": "python3-mcap-ros2-support-pip",
     "pytest": "python3-pytest",
     "hypothesis": "python3-hypothesis-pip",
@@ -71,7 +72,7 @@ ROS_PACKAGES = {
 
 # Offline tools: needed by fairmot-export / fairmot-train / fairmot-eval, never by the node.
 # (onnx is the node's too: the engine splits the heads off with it.)
-TOOLS_ONLY = {"torch", "onnxscript", "trackeval", "rosbags"}
+TOOLS_ONLY = {"torch", "onnxscript", "trackeval", "rosbags", "mcap", "zstandard"}
 
 ENTRY_POINTS = {
     "tracker_node": "fairmot_ros.ros.node:main",

@@ -11,7 +11,7 @@ export ORT PYTHON
 
 RUN := scripts/ros-env
 
-.PHONY: help setup test lint pytest demo env-check
+.PHONY: help setup test lint pytest demo env-check docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
@@ -32,6 +32,10 @@ lint: setup ## ruff only
 demo: setup ## main job: PETS09-S2L1 401-795 -> bag -> tracker_node over DDS -> recorded bag -> .cache/demo/
 	$(RUN) python -m fairmot_ros.sequences fetch-pets
 	$(RUN) fairmot-demo $(DEMO_ARGS)
+
+docs: setup ## HTML documentation (README.md + doc/, Sphinx + MyST) into doc/_build/html; warnings are errors
+	$(RUN) sphinx-build -W --keep-going -n -q -b html -c doc -d doc/_build/doctrees . doc/_build/html
+	@echo "documentation: doc/_build/html/doc/index.html"
 
 env-check: setup ## environment report and a DDS round trip of our messages
 	$(RUN) python scripts/env_check.py

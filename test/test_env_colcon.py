@@ -1,6 +1,7 @@
-"""colcon builds the repository the way a ROS 2 workspace does (README, "Building with colcon").
+"""colcon builds the repository the way a ROS 2 workspace does (doc/install.md, "Building with
+colcon").
 
-A workspace whose src/ links to this checkout is built with the exact command of the README:
+A workspace whose src/ links to this checkout is built with the exact command of that page:
 the interface package from msg/ and the ament_python package, each into install/<package>.
 """
 

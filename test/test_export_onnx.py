@@ -174,9 +174,9 @@ def test_fp16_export_within_documented_tolerance(yolo_model, tmp_path):
     x = _float_input(_images(2, 4))
     got = dict(zip(contract.output_names, _session(path).run(None, {"images": x}), strict=True))
     want = _torch_dense(yolo_model, x)
-    # FP16 tolerance documented in the README: each map within 2% of its range of the FP32
-    # PyTorch values (measured here: 0.5-1%), >= 99% of cells agree on being a peak, and every
-    # confident peak survives.
+    # FP16 tolerance documented in doc/export-training.md: each map within 2% of its range of
+    # the FP32 PyTorch values (measured here: 0.5-1%), >= 99% of cells agree on being a peak,
+    # and every confident peak survives.
     for name in ("ltrb", "offset", "embedding"):
         assert got[name].dtype == np.float32
         scale = np.abs(want[name]).max()

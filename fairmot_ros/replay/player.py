@@ -8,18 +8,27 @@ bag (as ``ros2 bag play --clock``). In lock-step, the image topic's message k+1 
 as fast as the node can go, so a replay gives the same outputs each time. Other topics keep
 their recorded order relative to the images.
 
-Types whose Python message package is not importable are skipped, counted, and reported once.
+A type that is not installed is built from the definitions the bag carries (MCAP schemas) by
+:mod:`fairmot_ros.replay.message_packages`, once, and then published like any other, as
+``ros2 bag play`` does with dynamic type support; a type that cannot be built either is skipped,
+counted, and reported once per topic. Service-event topics (``pkg/srv/Name_Event``) are not
+replayed, as by ``ros2 bag play`` without ``--publish-service-requests``; a topic of a type
+that is not installed and has no messages gets no publisher. A bag left with nothing to publish
+is a :class:`ReplayError`.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fairmot_ros.bags import BagMessage, BagReader, QosSpec, header_stamp_ns
 from fairmot_ros.replay.frames import COMPRESSED_TYPE, IMAGE_TYPE, choose_image_topic
+from fairmot_ros.replay.message_packages import MessagePackageError, message_class
 from fairmot_ros.replay.session import ReplayError, RosSession, import_message_type, qos_profile
 
 __all__ = ["AnswerWatcher", "BagPlayer", "PlayOptions", "PlayStats"]
@@ -31,6 +40,7 @@ IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 CLOCK_PREROLL_S = 1.0
 CLOCK_MATCH_WAIT_S = 5.0
 CLOCK_MATCH_GRACE_S = 0.3
+SERVICE_EVENT_TYPE = re.compile(r"^[^/]+/srv/[^/]+_Event$")
 
 
 @dataclass
@@ -53,12 +63,21 @@ class PlayStats:
 
     published: Counter = field(default_factory=Counter)
     skipped_types: dict[str, int] = field(default_factory=dict)
+    skipped_service_events: dict[str, int] = field(default_factory=dict)  # topic -> messages
     images_sent: list[int] = field(default_factory=list)
     timed_out: list[int] = field(default_factory=list)
     stamps_out_of_order: int = 0
     late_publishes: int = 0
     clock_messages: int = 0
     seconds: float = 0.0
+
+
+def type_definitions(reader: BagReader, typename: str) -> dict[str, str]:
+    """The ``.msg`` texts a bag carries for ``typename`` and its dependencies ({} if none)."""
+    method = getattr(reader, "type_definitions", None)
+    if method is not None:
+        return dict(method(typename))
+    return dict(getattr(reader, "_definitions", {}).get(typename, {}))  # older BagReader
 
 
 class AnswerWatcher:
@@ -113,15 +132,13 @@ class BagPlayer:
             raise ReplayError(f"{reader.path} has no topic {', '.join(missing)} "
                               f"(it has {', '.join(sorted(reader.topics)) or 'none'})")
         self.publishers: dict[str, object] = {}
+        self._bag_definitions: dict[str, str] | None = None
+        unplayable: list[str] = []
         for topic in topics:
-            info = reader.topics[topic]
-            msg_type = import_message_type(info.type)
+            msg_type = self._topic_type(topic, unplayable)
             if msg_type is None:
-                self.stats.skipped_types[info.type] = \
-                    self.stats.skipped_types.get(info.type, 0) + info.count
-                warn(f"skipping {info.count} message(s) on {topic}: type {info.type} is not "
-                     "importable here")
                 continue
+            info = reader.topics[topic]
             spec = info.qos[0] if info.qos else QosSpec()
             if options.reliability:
                 spec = QosSpec(options.reliability, spec.durability, spec.history, spec.depth)
@@ -130,12 +147,59 @@ class BagPlayer:
             )
         if self.image_topic is not None and self.image_topic not in self.publishers:
             raise ReplayError(f"cannot publish the image topic {self.image_topic}")
+        if not self.publishers:
+            raise ReplayError(f"{reader.path}: nothing playable: "
+                              f"{'; '.join(unplayable) or 'the bag has no topics'}")
         self.clock = None
         if options.clock_hz is not None:
             clock_type = import_message_type(CLOCK_TYPE)
             self.clock = session.node.create_publisher(clock_type, CLOCK_TOPIC, 10)
             self._clock_type = clock_type
         self._clock_due = 0.0
+
+    # ----- types -----------------------------------------------------------------------------
+    def _topic_type(self, topic: str, unplayable: list[str]) -> type | None:
+        """The class to publish ``topic`` with, or None (skipped, reason appended)."""
+        info = self.reader.topics[topic]
+        if SERVICE_EVENT_TYPE.match(info.type):
+            self.stats.skipped_service_events[topic] = info.count
+            self.warn(f"skipping {info.count} service event(s) on {topic} ({info.type}): "
+                      "service events are not replayed as topics")
+            unplayable.append(f"{topic} carries service events")
+            return None
+        msg_type = import_message_type(info.type)
+        if msg_type is not None:
+            return msg_type
+        if info.count == 0:  # nothing to publish: no build, no warning
+            unplayable.append(f"{topic} ({info.type}) has no messages")
+            return None
+        try:
+            return message_class(info.type, self._definitions(), on_build=self._on_build)
+        except MessagePackageError as exc:
+            self.stats.skipped_types[info.type] = \
+                self.stats.skipped_types.get(info.type, 0) + info.count
+            self.warn(f"skipping {info.count} message(s) on {topic}: type {info.type} is not "
+                      f"importable here and cannot be built: {exc}")
+            unplayable.append(f"{topic}: {info.type} cannot be built ({exc})")
+            return None
+
+    def _definitions(self) -> dict[str, str]:
+        """The bag's definitions of every type that is not installed and has messages, merged,
+        so that each package is built once with all of its types (a package cannot be loaded
+        twice in one process)."""
+        if self._bag_definitions is None:
+            merged: dict[str, str] = {}
+            for info in self.reader.topics.values():
+                if info.count and not SERVICE_EVENT_TYPE.match(info.type) \
+                        and import_message_type(info.type) is None:
+                    for name, text in type_definitions(self.reader, info.type).items():
+                        merged.setdefault(name, text)
+            self._bag_definitions = merged
+        return self._bag_definitions
+
+    def _on_build(self, package: str, prefix: Path) -> None:
+        self.warn(f"building message package {package} from the bag's definitions "
+                  f"(once, cached in {prefix})")
 
     # ----- publishing ------------------------------------------------------------------------
     def published_name(self, topic: str) -> str:
@@ -176,6 +240,8 @@ class BagPlayer:
                 raise ReplayError("tracker_node exited while the bag was playing")
 
     def messages(self) -> Iterator[BagMessage]:
+        if not self.publishers:  # never ask for no topics: some readers take that as "all"
+            return iter(())
         return self.reader.messages(list(self.publishers))
 
     def play(

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"Bag:               {info['path']}")
     for report in reader.files:
         print(f"File:              {report.describe()}")
-    print(f"Storage id:        {info['storage']} (metadata version {info['metadata_version'] or 'none'})")
+    version = info["metadata_version"] or "none"
+    print(f"Storage id:        {info['storage']} (metadata version {version})")
     print(f"Duration:          {info['duration_s']:.3f} s")
     print(f"Start:             {info['start_ns'] / 1e9:.3f} s")
     print(f"End:               {info['end_ns'] / 1e9:.3f} s")
@@ -158,6 +160,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 # ----- play ----------------------------------------------------------------------------------
 def cmd_play(args: argparse.Namespace) -> int:
+    from fairmot_ros.replay.node_reports import DROPPED, CameraReports
     from fairmot_ros.replay.player import (
         DEFAULT_CLOCK_HZ,
         IMAGE_TYPES,
@@ -181,21 +184,27 @@ def cmd_play(args: argparse.Namespace) -> int:
     session = RosSession(_domain(), "fairmot_bag_player")
     try:
         player = BagPlayer(session, reader, options, warn=warn)
-        watcher = None
+        watcher = reports = None
         if options.lockstep:
             watcher = AnswerWatcher(session, args.lockstep, args.wait)
             image_topic = player.image_topic
+            # the node reports frames it refuses or drops: those need not wait for --timeout
+            reports = CameraReports(
+                session.node.resolve_topic_name(player.published_name(image_topic)))
+            reports.subscribe(session.node)
             if not session.spin_until(lambda: watcher.matched() and player.publishers[
                     image_topic].get_subscription_count() > 0, args.wait):
                 raise ReplayError(f"nothing subscribed to {player.published_name(image_topic)} "
                                   f"within {args.wait:.0f} s")
+            reports.settle(session.spin_until)
         elif args.wait > 0:
             player.wait_for_subscribers(args.wait)
         images = sum(reader.topics[t].count for t in player.publishers
                      if (t == player.image_topic) or (player.image_topic is None and
                                                       reader.topics[t].type in IMAGE_TYPES))
         stats = player.play(answered=watcher.answered if watcher else None,
-                            progress=Progress(0 if args.loop else images, "play"))
+                            progress=Progress(0 if args.loop else images, "play"),
+                            reports=reports)
         if not options.lockstep:
             session.spin_for(0.5)  # let reliable writers deliver the last messages
     except KeyboardInterrupt:
@@ -213,8 +222,17 @@ def cmd_play(args: argparse.Namespace) -> int:
         "clock_messages": stats.clock_messages,
     }
     if options.lockstep:
-        figures.update(images_sent=len(stats.images_sent), answered=len(stats.images_sent) -
-                       len(stats.timed_out), timed_out=len(stats.timed_out))
+        outcomes = Counter(stats.reported.values())
+        dropped = outcomes.pop(DROPPED, 0)
+        refused = dict(sorted(outcomes.items()))
+        figures.update(images_sent=len(stats.images_sent),
+                       answered=len(stats.images_sent) - len(stats.timed_out)
+                       - len(stats.reported),
+                       refused=refused, dropped=dropped, timed_out=len(stats.timed_out))
+        if stats.reported:
+            warn(f"the node refused {sum(refused.values())} image(s) "
+                 f"({', '.join(f'{k} {v}' for k, v in refused.items()) or 'none'}) and "
+                 f"dropped {dropped}; counted, not waited for")
     print(json.dumps(figures))
     return 1 if stats.timed_out else 0
 

@@ -25,8 +25,9 @@ What it does, the way a robotics team replays a recording through its perception
 5. prints TrackEval's metrics against the ground truth when it is available
    (``../shared/data/pets09-s2l1/gt.txt`` for PETS) and where everything is.
 
-Exit status: 0 when every frame was answered (lock-step) or the run completed (realtime),
-1 when frames went unanswered in lock-step, 2 when the demo could not run.
+Exit status: 0 when every frame was answered or reported refused or dropped by the node
+(lock-step; the summary counts them by reason) or the run completed (realtime), 1 when frames
+went unanswered in lock-step, 2 when the demo could not run.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from fairmot_ros.replay.eval import input_frame_numbers, read_recorded_run, scor
 from fairmot_ros.replay.frames import bag_frames, video_to_bag
 from fairmot_ros.replay.node_process import ReplayError, TrackerNodeProcess
 from fairmot_ros.replay.render import FrameResult, mot_rows, render_outputs
+from fairmot_ros.ros import diagnostic_keys as keys
 from fairmot_ros.sequences import (
     CACHE_DIR,
     PETS_TEST_RANGE,
@@ -161,8 +163,8 @@ def node_figures(observer: Any, final: Any) -> dict[str, Any]:
     over the reporting periods weighted by their output rate."""
     if final is None:
         return {"available": False}
-    periods = [d for d in observer.diagnostics if d.number("output rate (Hz)") > 0]
-    weights = np.array([d.number("output rate (Hz)") for d in periods])
+    periods = [d for d in observer.diagnostics if d.number(keys.OUTPUT_RATE) > 0]
+    weights = np.array([d.number(keys.OUTPUT_RATE) for d in periods])
 
     def weighted(key: str) -> float | None:
         if not periods:
@@ -170,23 +172,23 @@ def node_figures(observer: Any, final: Any) -> dict[str, Any]:
         values = np.array([d.number(key) for d in periods])
         return round(float(np.average(values, weights=weights)), 1)
 
-    processing = weighted("processing latency mean (ms)")
+    processing = weighted(keys.PROCESSING_MEAN)
     return {
         "available": True,
-        "execution_provider": final.engine.get("execution provider", "unknown"),
-        "model_name": final.engine.get("model name", ""),
-        "input_size": final.engine.get("input size (WxH)", ""),
-        "frames_received": int(final.number("frames received")),
-        "frames_published": int(final.number("frames published")),
-        "frames_dropped_busy": int(final.number("frames dropped (replaced while busy)")),
-        "frames_missed_before_node": int(
-            final.number("frames missed before the node (sequence gaps)")),
-        "frames_rejected": int(final.number("frames rejected (undecodable)")),
+        "execution_provider": final.engine.get(keys.EXECUTION_PROVIDER, "unknown"),
+        "model_name": final.engine.get(keys.MODEL_NAME, ""),
+        "input_size": final.engine.get(keys.INPUT_SIZE, ""),
+        "frames_received": int(final.number(keys.FRAMES_RECEIVED)),
+        "frames_published": int(final.number(keys.FRAMES_PUBLISHED)),
+        "frames_dropped_busy": int(final.number(keys.FRAMES_DROPPED)),
+        "frames_missed_before_node": int(final.number(keys.FRAMES_MISSED)),
+        "frames_rejected": int(final.number(keys.FRAMES_REJECTED)),
+        "rejection_reasons": keys.parse_reasons(final.camera.get(keys.REJECTION_REASONS, "")),
         "warmup_frames_answered": observer.warmup_answers,
         "processing_ms_mean": processing,
-        "processing_ms_max": round(max((d.number("processing latency max (ms)")
+        "processing_ms_max": round(max((d.number(keys.PROCESSING_MAX)
                                         for d in periods), default=0.0), 1),
-        "receive_to_publish_ms_mean": weighted("receive to publish latency mean (ms)"),
+        "receive_to_publish_ms_mean": weighted(keys.RECEIVE_TO_PUBLISH_MEAN),
         "processing_capacity_fps": round(1000.0 / processing, 1) if processing else None,
     }
 
@@ -221,6 +223,10 @@ def write_answers(path: Path, results: dict[int, FrameResult], frame_ids: dict[i
     return path
 
 
+def _reasons_text(counts: dict[str, int]) -> str:
+    return f"{sum(counts.values())} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")"
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     run, node, ids = summary["run"], summary["node"], summary["tracks"]
     lines = [
@@ -230,7 +236,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"at {summary['input']['fps']:g} fps, {run['mode']}",
         f"model      {summary['model']['started']}",
         f"frames     sent {run['frames_sent']}, answered {run['frames_answered']}, "
-        f"unanswered {len(run['unanswered_frames'])}"
+        + (f"refused {_reasons_text(run['frames_refused'])}, "
+           if run["frames_refused"] else "")
+        + (f"dropped {len(run['dropped_frames'])}, " if run["dropped_frames"] else "")
+        + f"unanswered {len(run['unanswered_frames'])}"
         + (" (skipped by the busy node: it tracks the newest frame)"
            if run["mode"] == "realtime" and run["unanswered_frames"] else "")
         + f"; {run['warmup_frames']} warm-up frame(s) before the run",
@@ -357,6 +366,8 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         print(f"tracker_node: {started}", flush=True)
         height, width = first_image.shape[:2]
         observer.connect(player, topic, (width, height), stamps[0], args.startup_timeout)
+        if not args.realtime:  # the node's counters after the warm-up: lock-step's baseline
+            observer.reports.settle(session.spin_until)
         recorded = [observer.detections_topic, observer.tracks_topic]
         recorder = BagRecorder(session, BagWriter(out / OUTPUT_BAG, overwrite=True),
                                [*recorded, "/diagnostics"])
@@ -375,7 +386,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
                       f"tracks {tracks}", flush=True)
 
         stats = player.play(answered=observer.answered, on_image=observer.sent,
-                            progress=progress)
+                            progress=progress, reports=observer.reports)
         if args.realtime and stats.images_sent:  # the newest frame is always processed
             last = stats.images_sent[-1]
             if not session.spin_until(lambda: observer.answered(last), args.frame_timeout):
@@ -410,6 +421,17 @@ def _summarise(args: argparse.Namespace, sequence: MotSequence | None, bag: Path
     lengths = _track_lengths(results)
     sent = observer.stats.sent_frames
     answered = len(results)
+    from fairmot_ros.replay.node_reports import DROPPED
+
+    # frames the node reported refused (by reason) or dropped instead of answering
+    reported: dict[str, list[int]] = {}
+    for stamp, outcome in stats.reported.items():
+        frame = numbers.by_stamp.get(stamp)
+        if frame is not None and frame not in results:
+            reported.setdefault(outcome, []).append(frame)
+    dropped = sorted(reported.pop(DROPPED, []))
+    refused = {reason: sorted(frames) for reason, frames in sorted(reported.items())}
+    accounted = set(results).union(dropped, *refused.values())
     last_states = observer.store_states.get(max(observer.store_states), Counter()) \
         if observer.store_states else Counter()
     name = (sequence.name or str(sequence.source)) if sequence is not None else bag.name
@@ -428,7 +450,10 @@ def _summarise(args: argparse.Namespace, sequence: MotSequence | None, bag: Path
             "last_frame": sent[-1] if sent else None,
             "frames_sent": len(sent),
             "frames_answered": answered,
-            "unanswered_frames": sorted(set(sent) - set(results)),
+            "frames_refused": {reason: len(frames) for reason, frames in refused.items()},
+            "refused_frames": refused,
+            "dropped_frames": dropped,
+            "unanswered_frames": sorted(set(sent) - accounted),
             "timed_out_frames": [numbers.by_stamp.get(s) for s in stats.timed_out],
             "warmup_frames": observer.stats.warmup_frames,
             "late_publishes": stats.late_publishes,

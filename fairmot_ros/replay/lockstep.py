@@ -5,8 +5,9 @@
 ``~/debug_image``, ``/diagnostics``) and pairs each answer with its frame through the header
 stamp, which the node copies from the image. Its :meth:`NodeObserver.answered` is the
 lock-step condition of the player: image k+1 leaves when the detections of image k are back
-(or a timeout passed), so every frame is tracked and the MOT score measures the node, not the
-machine's speed. Played at the recorded rate instead, the node works on the newest frame and
+(or the node reported it refused or dropped, :attr:`NodeObserver.reports`, or a timeout
+passed), so every frame is tracked and the MOT score measures the node, not the machine's
+speed. Played at the recorded rate instead, the node works on the newest frame and
 the frames it skipped show up as unanswered here and as dropped in its diagnostics.
 
 Before the first frame :meth:`NodeObserver.connect` waits until both directions are matched,
@@ -31,8 +32,10 @@ from vision_msgs.msg import Detection2DArray
 
 from fairmot_ros.replay.eval import detections_result
 from fairmot_ros.replay.frames import image_message_bytes
+from fairmot_ros.replay.node_reports import CameraReports
 from fairmot_ros.replay.render import FrameResult
 from fairmot_ros.replay.session import ReplayError, RosSession
+from fairmot_ros.ros import diagnostic_keys as keys
 
 __all__ = [
     "CAMERA_FRAME_ID",
@@ -106,6 +109,8 @@ class NodeObserver:
         self.frame_ids: dict[int, str] = {}
         self.store_states: dict[int, Counter] = {}
         self.diagnostics: list[DiagnosticsSnapshot] = []
+        # The camera's refusal and drop counters, for the player's lock-step.
+        self.reports = CameraReports(self.image_topic)
         self.debug_image: Image | None = None
         self.debug_image_frame: int | None = None
         self._frames_by_stamp = frames_by_stamp
@@ -195,13 +200,9 @@ class NodeObserver:
             self._debug_best, self.debug_image, self.debug_image_frame = count, msg, frame
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        camera = engine = None
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            if status.name.startswith(f"{NODE_NAME}: ") and status.hardware_id == self.image_topic:
-                camera = values
-            elif status.name == f"{NODE_NAME}: inference":
-                engine = values
+        camera = self.reports.on_diagnostics(msg)
+        engine = next(({kv.key: kv.value for kv in status.values} for status in msg.status
+                       if status.name == keys.INFERENCE_STATUS), None)
         if camera is not None:
             self.diagnostics.append(DiagnosticsSnapshot(camera, engine or {}))
 
@@ -260,7 +261,7 @@ class NodeObserver:
 
         def complete() -> bool:
             return bool(self.diagnostics) and (
-                self.diagnostics[-1].number("frames published") >= expected
+                self.diagnostics[-1].number(keys.FRAMES_PUBLISHED) >= expected
             )
 
         self.session.spin_until(complete, timeout)

@@ -6,7 +6,10 @@ Messages are published as their recorded CDR bytes with the QoS their publishers
 bag (as ``ros2 bag play --clock``). In lock-step, the image topic's message k+1 leaves only when
 ``answered(stamp of image k)`` holds or ``timeout`` passed: every image is processed, in order,
 as fast as the node can go, so a replay gives the same outputs each time. Other topics keep
-their recorded order relative to the images.
+their recorded order relative to the images. With ``reports``
+(:class:`fairmot_ros.replay.node_reports.CameraReports`), an image that the node reports as
+refused or dropped instead of answering is counted by reason and the next one leaves at once;
+only an image neither answered nor reported waits for the timeout.
 
 A type that is not installed is built from the definitions the bag carries (MCAP schemas) by
 :mod:`fairmot_ros.replay.message_packages`, once, and then published like any other, as
@@ -25,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fairmot_ros.bags import BagMessage, BagReader, QosSpec, header_stamp_ns
 from fairmot_ros.replay.frames import COMPRESSED_TYPE, IMAGE_TYPE, choose_image_topic
@@ -66,6 +70,9 @@ class PlayStats:
     skipped_service_events: dict[str, int] = field(default_factory=dict)  # topic -> messages
     images_sent: list[int] = field(default_factory=list)
     timed_out: list[int] = field(default_factory=list)
+    # Lock-step images the node reported instead of answering, by stamp: the rejection reason,
+    # or node_reports.DROPPED.
+    reported: dict[int, str] = field(default_factory=dict)
     stamps_out_of_order: int = 0
     late_publishes: int = 0
     clock_messages: int = 0
@@ -147,7 +154,9 @@ class BagPlayer:
             )
         if self.image_topic is not None and self.image_topic not in self.publishers:
             raise ReplayError(f"cannot publish the image topic {self.image_topic}")
-        if not self.publishers:
+        if not any(reader.topics[t].count for t in self.publishers):
+            if self.publishers:
+                unplayable.append(f"{', '.join(sorted(self.publishers))}: no messages")
             raise ReplayError(f"{reader.path}: nothing playable: "
                               f"{'; '.join(unplayable) or 'the bag has no topics'}")
         self.clock = None
@@ -247,22 +256,23 @@ class BagPlayer:
     def play(
         self, answered: Callable[[int], bool] | None = None,
         on_image: Callable[[int], None] | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None, reports: Any = None,
     ) -> PlayStats:
         """Play the bag once (or forever with ``loop``); returns the statistics.
 
         ``on_image(stamp)`` runs just before an image of the lock-step topic is published;
-        ``answered(stamp)`` says whether its output has arrived (lock-step only).
+        ``answered(stamp)`` says whether its output has arrived (lock-step only);
+        ``reports`` (a ``CameraReports``) says whether the node refused or dropped it.
         """
         started = time.perf_counter()
         while True:
-            self._play_once(answered, on_image, progress)
+            self._play_once(answered, on_image, progress, reports)
             if not self.options.loop:
                 break
         self.stats.seconds = time.perf_counter() - started
         return self.stats
 
-    def _play_once(self, answered, on_image, progress) -> None:
+    def _play_once(self, answered, on_image, progress, reports) -> None:
         options, stats = self.options, self.stats
         rate = options.rate if options.rate > 0 else 1.0
         start_wall = time.monotonic()
@@ -294,11 +304,12 @@ class BagPlayer:
                 last_stamp = stamp
                 if on_image is not None:
                     on_image(stamp)
+            mark = reports.mark() if stamp is not None and reports is not None else None
             self.publish(message.topic, message.data)
             if stamp is not None:
                 stats.images_sent.append(stamp)
                 if options.lockstep and answered is not None:
-                    self._wait_answer(stamp, answered, message.log_time_ns)
+                    self._wait_answer(stamp, answered, message.log_time_ns, reports, mark)
                 if progress is not None:
                     progress(len(stats.images_sent))
 
@@ -329,9 +340,14 @@ class BagPlayer:
                 break
         self.publish_clock(bag_start, force=True)  # the newest matches see it now, too
 
-    def _wait_answer(self, stamp: int, answered: Callable[[int], bool], bag_time: int) -> None:
+    def _wait_answer(self, stamp: int, answered: Callable[[int], bool], bag_time: int,
+                     reports: Any = None, mark: Any = None) -> None:
         deadline = time.monotonic() + self.options.timeout
         while not answered(stamp):
+            outcome = reports.outcome_since(mark) if reports is not None else None
+            if outcome is not None:
+                self.stats.reported[stamp] = outcome
+                return
             if time.monotonic() > deadline:
                 self.stats.timed_out.append(stamp)
                 return

@@ -19,19 +19,31 @@ What is counted, per camera:
   back in time or the image size changed (the frame itself is tracked and published);
 * ``capped``: tracks removed by the ``tracker.max_tracks`` cap.
 Every received frame ends up exactly once as published, dropped or rejected.
+
+A refused or dropped frame also makes the node report at once (:class:`PromptReports`, a
+coalescing one-shot timer) instead of at the next period, so that a lock-step driver
+(``fairmot-bag play --lockstep``, ``fairmot-demo``) learns within milliseconds that the frame it
+sent will get no answer (``fairmot_ros.replay.node_reports``).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
+
+from fairmot_ros.ros import diagnostic_keys as keys
 
 __all__ = [
     "CameraStats",
     "IntervalSummary",
+    "PromptReports",
     "camera_status",
     "engine_status",
     "missed_frames_advice",
@@ -40,6 +52,11 @@ __all__ = [
 # Frames missed before the node during one period that call for the advice: at least this
 # many, and at least as many as arrived.
 MISSED_ADVICE_MIN = 10
+# A prompt report goes out this long after the frame that asks for it (frames refused in a
+# burst share it), and at least PROMPT_MIN_GAP_S after the previous prompt report, so a stream
+# that drops every other frame adds at most 1 / PROMPT_MIN_GAP_S reports a second.
+PROMPT_DELAY_S = 0.002
+PROMPT_MIN_GAP_S = 0.1
 
 
 @dataclass
@@ -115,6 +132,9 @@ class CameraStats:
     _age: _Accumulator = field(default_factory=_Accumulator)
     _period_start: dict[str, int] = field(default_factory=dict)
     _period_publishers: set = field(default_factory=set)
+    # Called (outside the lock, from the recording thread) after a frame was refused or
+    # dropped: the node reports at once (PromptReports.request).
+    on_frame_lost: Callable[[], None] | None = field(default=None, repr=False)
 
     def record_received(self, replaced: bool, missed: int, publisher: bytes | None = None) -> None:
         with self._lock:
@@ -123,12 +143,16 @@ class CameraStats:
             self.missed += missed
             if publisher is not None:
                 self._period_publishers.add(publisher)
+        if replaced and self.on_frame_lost is not None:
+            self.on_frame_lost()
 
     def record_rejected(self, reason: str, detail: str) -> None:
         with self._lock:
             self.rejected += 1
             self.rejected_reasons[reason] += 1
             self.last_rejection = f"{reason}: {detail}"
+        if self.on_frame_lost is not None:
+            self.on_frame_lost()
 
     def record_store_reset(self, cause: str) -> None:
         """The tracklet store was emptied: ``cause`` is "time_reversal" or "size_change"."""
@@ -151,8 +175,9 @@ class CameraStats:
             self._latency.add(latency_s)
             self._age.add(age_s)
 
-    def interval(self, seconds: float) -> IntervalSummary:
-        """Summarise the period that ends now and start the next one."""
+    def interval(self, seconds: float, restart: bool = True) -> IntervalSummary:
+        """Summarise the period that ends now and start the next one; with ``restart``
+        False, the period so far (``seconds`` long), which goes on."""
         with self._lock:
             start = self._period_start
             totals = {
@@ -187,12 +212,48 @@ class CameraStats:
                 total_capped=self.capped,
                 publishers=len(self._period_publishers),
             )
-            self._period_publishers = set()
-            self._period_start = totals
-            self._latency, self._processing, self._age = (
-                _Accumulator(), _Accumulator(), _Accumulator()
-            )
+            if restart:
+                self._period_publishers = set()
+                self._period_start = totals
+                self._latency, self._processing, self._age = (
+                    _Accumulator(), _Accumulator(), _Accumulator()
+                )
         return summary
+
+
+class PromptReports:
+    """A diagnostics report soon after a frame is refused or dropped, besides the periodic one.
+
+    :meth:`request` may be called from any thread; the report is published from the node's
+    executor by a one-shot steady-time timer. Requests made before it fires share its report,
+    and prompt reports are at least :data:`PROMPT_MIN_GAP_S` apart.
+    """
+
+    def __init__(self, node: Any, publish: Callable[[], None]) -> None:
+        self._publish = publish
+        self._lock = threading.Lock()
+        self._armed = False
+        self._last = float("-inf")
+        self.timer = node.create_timer(
+            PROMPT_DELAY_S, self._fire, clock=Clock(clock_type=ClockType.STEADY_TIME),
+            autostart=False,
+        )
+
+    def request(self) -> None:
+        with self._lock:
+            if self._armed:
+                return
+            self._armed = True
+            delay = max(PROMPT_DELAY_S, self._last + PROMPT_MIN_GAP_S - time.monotonic())
+            self.timer.timer_period_ns = int(delay * 1e9)
+            self.timer.reset()
+
+    def _fire(self) -> None:
+        self.timer.cancel()
+        with self._lock:  # a request from now on arms the timer again
+            self._armed = False
+            self._last = time.monotonic()
+        self._publish()
 
 
 def _values(pairs: list[tuple[str, object]]) -> list[KeyValue]:
@@ -222,34 +283,33 @@ def camera_status(
         message = f"{summary.missed} frames missed before the node"
     elif summary.dropped:
         message = f"tracking, {summary.dropped} frames dropped (busy)"
-    reasons = ", ".join(f"{k}={v}" for k, v in sorted(summary.rejected_reasons.items()))
     return DiagnosticStatus(
         level=level,
-        name=f"fairmot_tracker: {name}",
+        name=f"{keys.STATUS_PREFIX}{name}",
         message=message,
         hardware_id=topic,
         values=_values(
             [
-                ("input rate (Hz)", f"{summary.input_rate:.2f}"),
-                ("output rate (Hz)", f"{summary.output_rate:.2f}"),
-                ("frames received", summary.total_received),
-                ("frames published", summary.total_published),
-                ("frames dropped (replaced while busy)", summary.total_dropped),
-                ("frames missed before the node (sequence gaps)", summary.total_missed),
-                ("frames rejected (undecodable)", summary.total_rejected),
-                ("store emptied (stamps went back)", summary.total_time_reversals),
-                ("store emptied (image size changed)", summary.total_size_changes),
-                ("tracks removed by max_tracks", summary.total_capped),
-                ("publishers seen", summary.publishers),
-                ("rejection reasons", reasons or "none"),
-                ("last rejection", last_rejection or "none"),
-                ("processing latency mean (ms)", f"{summary.processing_mean_ms:.2f}"),
-                ("processing latency max (ms)", f"{summary.processing_max_ms:.2f}"),
-                ("receive to publish latency mean (ms)", f"{summary.latency_mean_ms:.2f}"),
-                ("receive to publish latency max (ms)", f"{summary.latency_max_ms:.2f}"),
-                ("image age at publish mean (ms)", f"{summary.age_mean_ms:.2f}"),
-                ("image age at publish max (ms)", f"{summary.age_max_ms:.2f}"),
-                ("active tracks", active_tracks),
+                (keys.INPUT_RATE, f"{summary.input_rate:.2f}"),
+                (keys.OUTPUT_RATE, f"{summary.output_rate:.2f}"),
+                (keys.FRAMES_RECEIVED, summary.total_received),
+                (keys.FRAMES_PUBLISHED, summary.total_published),
+                (keys.FRAMES_DROPPED, summary.total_dropped),
+                (keys.FRAMES_MISSED, summary.total_missed),
+                (keys.FRAMES_REJECTED, summary.total_rejected),
+                (keys.STORE_EMPTIED_TIME, summary.total_time_reversals),
+                (keys.STORE_EMPTIED_SIZE, summary.total_size_changes),
+                (keys.TRACKS_CAPPED, summary.total_capped),
+                (keys.PUBLISHERS_SEEN, summary.publishers),
+                (keys.REJECTION_REASONS, keys.format_reasons(summary.rejected_reasons)),
+                (keys.LAST_REJECTION, last_rejection or "none"),
+                (keys.PROCESSING_MEAN, f"{summary.processing_mean_ms:.2f}"),
+                (keys.PROCESSING_MAX, f"{summary.processing_max_ms:.2f}"),
+                (keys.RECEIVE_TO_PUBLISH_MEAN, f"{summary.latency_mean_ms:.2f}"),
+                (keys.RECEIVE_TO_PUBLISH_MAX, f"{summary.latency_max_ms:.2f}"),
+                (keys.AGE_AT_PUBLISH_MEAN, f"{summary.age_mean_ms:.2f}"),
+                (keys.AGE_AT_PUBLISH_MAX, f"{summary.age_max_ms:.2f}"),
+                (keys.ACTIVE_TRACKS, active_tracks),
             ]
         ),
     )
@@ -298,17 +358,17 @@ def engine_status(
     width, height = input_size
     return DiagnosticStatus(
         level=level,
-        name="fairmot_tracker: inference",
+        name=keys.INFERENCE_STATUS,
         message=message,
         hardware_id=provider,
         values=_values(
             [
-                ("model", model_path),
-                ("model name", model_name or "unnamed"),
-                ("arch", arch),
-                ("input size (WxH)", f"{width}x{height}"),
-                ("execution provider", provider),
-                ("requested providers", ", ".join(requested)),
+                (keys.MODEL, model_path),
+                (keys.MODEL_NAME, model_name or "unnamed"),
+                (keys.ARCH, arch),
+                (keys.INPUT_SIZE, f"{width}x{height}"),
+                (keys.EXECUTION_PROVIDER, provider),
+                (keys.REQUESTED_PROVIDERS, ", ".join(requested)),
             ]
         ),
     )

@@ -35,8 +35,14 @@ from vision_msgs.msg import Detection2DArray
 
 from fairmot_ros.detector import Detector
 from fairmot_ros.engine import Engine
+from fairmot_ros.ros import diagnostic_keys as keys
 from fairmot_ros.ros.cameras import Camera, PendingFrame, make_cameras, publisher_key
-from fairmot_ros.ros.diagnostics import camera_status, engine_status, missed_frames_advice
+from fairmot_ros.ros.diagnostics import (
+    PromptReports,
+    camera_status,
+    engine_status,
+    missed_frames_advice,
+)
 from fairmot_ros.ros.image_codec import (
     ImageDecodeError,
     ImageDecoder,
@@ -137,6 +143,7 @@ class TrackerRuntime:
         self._stopping = False
         self._diagnostics_pub = None
         self._diagnostics_timer = None
+        self._prompt_reports: PromptReports | None = None
         self._last_diagnostics = time.monotonic()
         # Camera-motion estimators by camera name, with the method they implement.
         self._motion: dict[str, tuple[str, CameraMotionEstimator]] = {}
@@ -230,6 +237,10 @@ class TrackerRuntime:
             settings.diagnostics_period, self._publish_diagnostics,
             clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
+        # A refused or dropped frame is reported at once: lock-step players wait for it.
+        self._prompt_reports = PromptReports(node, lambda: self._publish_diagnostics(False))
+        for camera in self.cameras:
+            camera.stats.on_frame_lost = self._prompt_reports.request
 
     def activate(self) -> None:
         """Subscribe to the cameras and start the image thread; log the start-up line."""
@@ -276,6 +287,9 @@ class TrackerRuntime:
         if self._diagnostics_timer is not None:
             node.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
+        if self._prompt_reports is not None:
+            node.destroy_timer(self._prompt_reports.timer)
+            self._prompt_reports = None
         if self._diagnostics_pub is not None:
             node.destroy_publisher(self._diagnostics_pub)
             self._diagnostics_pub = None
@@ -506,20 +520,20 @@ class TrackerRuntime:
         """Diagnostic values of a camera's latest motion estimate."""
         current = self._motion.get(name)
         if current is None:
-            return [KeyValue(key="camera motion", value="none")]
+            return [KeyValue(key=keys.CAMERA_MOTION, value="none")]
         method, estimator = current
         last = estimator.last
         summary = describe_warp(None if last is None else last.warp)
         frames = max(estimator.frames, 1)
         pairs = [
-            ("camera motion", method),
-            ("camera motion status", "none yet" if last is None else last.status),
-            ("camera motion translation (px)", f"{summary.tx:.2f}, {summary.ty:.2f}"),
-            ("camera motion rotation (deg)", f"{summary.rotation_deg:.3f}"),
-            ("camera motion scale", f"{summary.scale:.4f}"),
-            ("camera motion inliers", 0 if last is None else last.inliers),
-            ("camera motion failures", estimator.failures),
-            ("camera motion estimate mean (ms)", f"{1000 * estimator.seconds / frames:.2f}"),
+            (keys.CAMERA_MOTION, method),
+            (keys.CAMERA_MOTION_STATUS, "none yet" if last is None else last.status),
+            (keys.CAMERA_MOTION_TRANSLATION, f"{summary.tx:.2f}, {summary.ty:.2f}"),
+            (keys.CAMERA_MOTION_ROTATION, f"{summary.rotation_deg:.3f}"),
+            (keys.CAMERA_MOTION_SCALE, f"{summary.scale:.4f}"),
+            (keys.CAMERA_MOTION_INLIERS, 0 if last is None else last.inliers),
+            (keys.CAMERA_MOTION_FAILURES, estimator.failures),
+            (keys.CAMERA_MOTION_ESTIMATE_MEAN, f"{1000 * estimator.seconds / frames:.2f}"),
         ]
         return [KeyValue(key=key, value=str(value)) for key, value in pairs]
 
@@ -551,9 +565,13 @@ class TrackerRuntime:
         self.logger.info(response.message)
         return response
 
-    def _publish_diagnostics(self) -> None:
+    def _publish_diagnostics(self, restart: bool = True) -> None:
+        """The report of the period that ends now (the timer), or with ``restart`` False of
+        the period so far (a prompt report after a refused or dropped frame)."""
         now = time.monotonic()
-        seconds, self._last_diagnostics = now - self._last_diagnostics, now
+        seconds = now - self._last_diagnostics
+        if restart:
+            self._last_diagnostics = now
         engine = self.detector.engine
         contract = engine.contract
         statuses = [
@@ -563,11 +581,12 @@ class TrackerRuntime:
                 tuple(engine.requested_providers), engine.gpu_fallback_reason,
             )
         ]
-        self._check_sim_clock(now)
+        if restart:
+            self._check_sim_clock(now)
         settings = self.settings
         for camera in self.cameras:
-            summary = camera.stats.interval(seconds)
-            advice = missed_frames_advice(
+            summary = camera.stats.interval(seconds, restart)
+            advice = restart and missed_frames_advice(
                 summary, self.node.resolve_topic_name(camera.topic), settings.compressed,
                 settings.qos_reliability,
             )

@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from fairmot_ros.evaluation.mot_io import read_mot, write_mot_results
-from fairmot_ros.replay.render import (
-    FrameResult,
-    busiest_frame,
-    mot_rows,
-    numeric_track_id,
-    render_outputs,
-)
+from fairmot_ros.replay.render import busiest_frame, render_outputs
+from fairmot_ros.replay.results import FrameResult, mot_rows, numeric_track_id
 
 
 def _result(frame: int, ids: list[str], boxes: list[list[float]]) -> FrameResult:

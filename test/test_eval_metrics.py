@@ -49,3 +49,21 @@ def test_perfect_result_and_sub_range():
     assert m["frames"] == 2 and m["TP"] == 4
     with pytest.raises(ValueError):
         evaluate_mot(gt, res, 3, 2)
+
+
+def test_result_keys_and_the_reports_columns_are_named_once():
+    from fairmot_ros.evaluation import metrics
+    from fairmot_ros.evaluation.mot_io import result_rows
+
+    gt, res = _case()
+    m = evaluate_mot(gt, res, 1, 4)
+    assert tuple(m) == metrics.METRIC_KEYS
+    for columns in (metrics.HEADLINE_METRICS, metrics.CHANGE_METRICS,
+                    metrics.CAMERA_MOTION_METRICS, metrics.SUMMARY_METRICS,
+                    metrics.REPORT_METRICS):
+        assert set(columns) <= set(m) and len(set(columns)) == len(columns)
+    # (frame, id, tlwh) tuples pack into the result layout evaluate_mot scores
+    rows = [(int(r[0]), int(r[1]), r[2:6]) for r in res]
+    np.testing.assert_array_equal(result_rows(rows)[:, :7], np.hstack([res[:, :6],
+                                                                       np.ones((len(res), 1))]))
+    assert result_rows([]).shape == (0, 10)

@@ -380,7 +380,8 @@ def test_cli_from_video_and_info(image_folder, tmp_path):
 
 
 def test_bag_io_eval_and_render_run_without_ros(mcap_bag, repo_root):
-    """bags, frames, eval and render stay ROS-free: they read a bag with rclpy blocked."""
+    """bags, frames, eval, render and results stay ROS-free: they read a bag with rclpy
+    blocked."""
     script = f"""
 import importlib.abc, sys
 BLOCKED = ("rclpy", "sensor_msgs", "vision_msgs", "std_msgs", "builtin_interfaces",
@@ -393,7 +394,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Blocker())
 from fairmot_ros import bags
-from fairmot_ros.replay import eval, frames, render
+from fairmot_ros.replay import eval, frames, render, results
 with bags.BagReader({str(mcap_bag)!r}) as reader:
     first = next(frames.bag_frames(reader, "/camera/image_raw"))
 assert first.image.shape == (128, 192, 3)

@@ -19,6 +19,18 @@ from fairmot_ros.evaluation.mot_io import FRAME, write_mot_rows
 
 SEQ_NAME = "SEQ"
 TRACKER_NAME = "fairmot"
+METRICS_LIBRARY = "trackeval (MotChallenge2DBox, IoU 0.5)"  # what every report names
+
+# The keys of :func:`evaluate_mot`'s result, in its order, and the selections the reports
+# print (column order as printed): the one place for these names.
+METRIC_KEYS = ("MOTA", "IDF1", "HOTA", "DetA", "AssA", "MOTP", "precision", "recall", "IDSW",
+               "FP", "FN", "TP", "MT", "PT", "ML", "Frag", "gt_ids", "frames")
+HEADLINE_METRICS = ("MOTA", "IDF1", "HOTA", "precision", "recall", "IDSW")  # robustness table
+CHANGE_METRICS = ("MOTA", "IDF1")  # robustness table: change from the clean run
+CAMERA_MOTION_METRICS = ("MOTA", "IDF1", "HOTA", "IDSW", "precision", "recall")  # moving camera
+SUMMARY_METRICS = (*HEADLINE_METRICS, "MT", "ML", "gt_ids")  # fairmot-demo's summary
+REPORT_METRICS = ("MOTA", "IDF1", "HOTA", "DetA", "AssA", "precision", "recall", "IDSW", "FP",
+                  "FN", "MT", "PT", "ML", "gt_ids", "frames")  # fairmot-bag eval
 
 
 def _renumber(rows: np.ndarray, first: int, last: int) -> np.ndarray:

@@ -62,6 +62,13 @@ def format_result_line(frame: int, track_id: int, tlwh: Iterable[float]) -> str:
     return f"{int(frame)},{int(track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},1,-1,-1,-1\n"
 
 
+def result_rows(rows: Iterable[tuple[int, int, Iterable[float]]]) -> np.ndarray:
+    """``(frame, track_id, tlwh)`` tuples as a (N, 10) float64 array of result rows (conf 1,
+    ``-1`` in the last three columns), the layout :func:`evaluation.metrics.evaluate_mot` takes."""
+    return np.array([[f, i, *tlwh, 1, -1, -1, -1] for f, i, tlwh in rows],
+                    dtype=np.float64).reshape(-1, 10)
+
+
 def write_mot_results(path: str | Path, rows: Iterable[tuple[int, int, Iterable[float]]]) -> Path:
     """Write ``(frame, track_id, tlwh)`` tuples as a MOT result file; returns the path."""
     path = Path(path)

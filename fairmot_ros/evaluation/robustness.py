@@ -15,12 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from fairmot_ros.evaluation.cli import (
-    DEFAULT_SEQUENCE,
-    METRICS_LIBRARY,
-    score_sequence,
-    track_sequence,
-)
+from fairmot_ros.evaluation.cli import DEFAULT_SEQUENCE, score_sequence, track_sequence
+from fairmot_ros.evaluation.metrics import CHANGE_METRICS, HEADLINE_METRICS, METRICS_LIBRARY
 from fairmot_ros.evaluation.perturb import (
     PerturbationChain,
     parse_perturbations,
@@ -45,7 +41,7 @@ DEFAULT_PERTURBATIONS = (
     "color:1.25",
 )
 CLEAN = "clean"
-TABLE_COLUMNS = ("MOTA", "IDF1", "HOTA", "precision", "recall", "IDSW")
+TABLE_COLUMNS = HEADLINE_METRICS
 
 
 def run_sweep(
@@ -76,13 +72,13 @@ def run_sweep(
 def markdown_table(runs: list[dict[str, object]]) -> str:
     """Rows of ``run_sweep`` as a markdown table, with MOTA/IDF1 changes from the first run."""
     base = runs[0]["metrics"]
-    head = ["perturbation", *TABLE_COLUMNS, "ΔMOTA", "ΔIDF1"]
+    head = ["perturbation", *TABLE_COLUMNS, *(f"Δ{k}" for k in CHANGE_METRICS)]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for run in runs:
         m = run["metrics"]
         cells = [f"`{run['label']}`"]
         cells += [str(m[k]) if isinstance(m[k], int) else f"{m[k]:.1f}" for k in TABLE_COLUMNS]
-        cells += [f"{m[k] - base[k]:+.1f}" for k in ("MOTA", "IDF1")]
+        cells += [f"{m[k] - base[k]:+.1f}" for k in CHANGE_METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -305,6 +305,7 @@ def _sim_time_parameter(enabled: bool) -> list:
 
 # ----- eval / render -------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
+    from fairmot_ros.evaluation.metrics import REPORT_METRICS
     from fairmot_ros.replay.eval import evaluate_run, read_recorded_run
 
     run = read_recorded_run(args.output_bag, args.input, args.topic, args.topics,
@@ -313,8 +314,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for note in report["notes"]:
         warn(note)
     metrics = report["metrics"]
-    keys = ("MOTA", "IDF1", "HOTA", "DetA", "AssA", "precision", "recall", "IDSW", "FP", "FN",
-            "MT", "PT", "ML", "gt_ids", "frames")
+    keys = REPORT_METRICS
     print(f"frames {report['first_frame']}-{report['last_frame']}: {report['answered']} of "
           f"{report['frames']} answered, {report['unmatched_outputs']} output(s) matching no "
           f"input image")

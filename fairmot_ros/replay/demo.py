@@ -54,7 +54,8 @@ from fairmot_ros.evaluation.mot_io import write_mot_results
 from fairmot_ros.replay.eval import input_frame_numbers, read_recorded_run, score_rows
 from fairmot_ros.replay.frames import bag_frames, video_to_bag
 from fairmot_ros.replay.node_process import ReplayError, TrackerNodeProcess
-from fairmot_ros.replay.render import FrameResult, mot_rows, render_outputs
+from fairmot_ros.replay.render import render_outputs
+from fairmot_ros.replay.results import FrameResult, mot_rows
 from fairmot_ros.ros import diagnostic_keys as keys
 from fairmot_ros.sequences import (
     CACHE_DIR,

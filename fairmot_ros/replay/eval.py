@@ -18,36 +18,20 @@ from typing import Any
 import numpy as np
 
 from fairmot_ros.bags import BagError, BagReader
+from fairmot_ros.evaluation.metrics import METRICS_LIBRARY, evaluate_mot
+from fairmot_ros.evaluation.mot_io import read_mot, result_rows
 from fairmot_ros.replay.frames import FIRST_FRAME_KEY, bag_frames, choose_image_topic
-from fairmot_ros.replay.render import FrameResult, mot_rows
+from fairmot_ros.replay.results import FrameResult, detections_result, mot_rows
 
 __all__ = [
     "DETECTIONS_TYPE",
     "RecordedRun",
-    "detections_result",
     "frame_numbers",
     "read_recorded_run",
     "score_rows",
 ]
 
 DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
-METRICS_LIBRARY = "trackeval (MotChallenge2DBox, IoU 0.5)"
-
-
-def detections_result(msg: Any, frame: int) -> FrameResult:
-    """One ``Detection2DArray`` (rclpy or rosbags object) as a :class:`FrameResult`: ids,
-    Kalman boxes as tlwh from centre and size, score of the first hypothesis (NaN if none)."""
-    detections = list(msg.detections)
-    centres = np.array([(d.bbox.center.position.x, d.bbox.center.position.y)
-                        for d in detections], dtype=np.float64).reshape(-1, 2)
-    sizes = np.array([(d.bbox.size_x, d.bbox.size_y) for d in detections],
-                     dtype=np.float64).reshape(-1, 2)
-    tlwh = np.hstack([centres - sizes / 2.0, sizes])
-    scores = np.array([d.results[0].hypothesis.score if len(d.results) else np.nan
-                       for d in detections], dtype=np.float64)
-    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-    return FrameResult(frame, stamp, [str(d.id) for d in detections], tlwh, scores,
-                       frame_id=msg.header.frame_id)
 
 
 @dataclass
@@ -149,18 +133,12 @@ def read_recorded_run(
 
 def score_rows(gt_rows: np.ndarray, rows: list, first: int, last: int) -> dict[str, Any]:
     """TrackEval metrics of ``(frame, id, tlwh)`` rows over frames ``first..last``, rounded."""
-    from fairmot_ros.evaluation.metrics import evaluate_mot
-
-    result_rows = np.array([[f, i, *tlwh, 1, -1, -1, -1] for f, i, tlwh in rows],
-                           dtype=np.float64).reshape(-1, 10)
-    metrics = evaluate_mot(gt_rows, result_rows, first, last)
+    metrics = evaluate_mot(gt_rows, result_rows(rows), first, last)
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
 def evaluate_run(run: RecordedRun, gt_path: Path) -> dict[str, Any]:
     """The ``fairmot-bag eval`` report of a recorded run against a MOT ground-truth file."""
-    from fairmot_ros.evaluation.mot_io import read_mot
-
     if not gt_path.is_file():
         raise BagError(f"ground truth not found: {gt_path}")
     rows = mot_rows(run.results)

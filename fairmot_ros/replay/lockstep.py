@@ -30,10 +30,9 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
-from fairmot_ros.replay.eval import detections_result
 from fairmot_ros.replay.frames import image_message_bytes
 from fairmot_ros.replay.node_reports import CameraReports
-from fairmot_ros.replay.render import FrameResult
+from fairmot_ros.replay.results import FrameResult, detections_result
 from fairmot_ros.replay.session import ReplayError, RosSession
 from fairmot_ros.ros import diagnostic_keys as keys
 

@@ -1,8 +1,8 @@
-"""What a run's outputs look like: a video, a snapshot, a contact sheet, MOT rows.
+"""What a run's outputs look like: a video, a snapshot, a contact sheet.
 
-ROS-free on purpose: it works on :class:`FrameResult` records (what one ``Detection2DArray``
-said about one frame, as recorded in an output bag or received by the demo), so the pictures
-and the MOT file show exactly what the node published and nothing that was recomputed here.
+ROS-free on purpose: it works on :class:`fairmot_ros.replay.results.FrameResult` records (what
+one ``Detection2DArray`` said about one frame, as recorded in an output bag or received by the
+demo), so the pictures show exactly what the node published and nothing recomputed here.
 :func:`render_bags` draws a recorded run on the frames of its input bag
 (``fairmot-bag render``). Drawing goes through :func:`fairmot_ros.visualize.
 draw_tracks` with the published id strings, so an id has the same colour as on the node's own
@@ -18,14 +18,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fairmot_ros.bags import BagReader
+from fairmot_ros.replay.eval import read_recorded_run
+from fairmot_ros.replay.frames import bag_frames
+from fairmot_ros.replay.results import FrameResult
 from fairmot_ros.visualize import TrailHistory, draw_tracks
 
 __all__ = [
-    "FrameResult",
     "RenderedFiles",
     "busiest_frame",
-    "mot_rows",
-    "numeric_track_id",
     "open_video_writer",
     "render_bags",
     "render_outputs",
@@ -38,22 +39,6 @@ CONTACT_SHEET_SCALE = 1.0 / 3.0
 
 
 @dataclass
-class FrameResult:
-    """One frame as the node answered it: published ids and Kalman boxes (tlwh, pixels)."""
-
-    frame: int
-    stamp_ns: int
-    ids: list[str]
-    tlwh: np.ndarray
-    scores: np.ndarray
-    round_trip_s: float | None = None
-    frame_id: str = ""
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-@dataclass
 class RenderedFiles:
     """Paths written by :func:`render_outputs` (``video`` is None when no codec opened)."""
 
@@ -63,28 +48,6 @@ class RenderedFiles:
     contact_sheet: Path | None
     frames_drawn: int = 0
     frames_without_output: list[int] = field(default_factory=list)
-
-
-def numeric_track_id(track_id: str, table: dict[str, int]) -> int:
-    """The integer MOT id of a published id: ``"12"`` -> 12; other strings get fresh numbers.
-
-    A single-camera node publishes decimal ids; prefixed ids (``"cam0/12"``) are numbered in
-    order of appearance from 1000000 on (through ``table``) so they cannot collide with those.
-    """
-    if track_id.isdigit():
-        return int(track_id)
-    return table.setdefault(track_id, 1_000_000 + len(table))
-
-
-def mot_rows(results: Mapping[int, FrameResult]) -> list[tuple[int, int, np.ndarray]]:
-    """``(frame, id, tlwh)`` rows for :func:`fairmot_ros.evaluation.mot_io.write_mot_results`."""
-    table: dict[str, int] = {}
-    rows = []
-    for frame in sorted(results):
-        result = results[frame]
-        for track_id, box in zip(result.ids, result.tlwh, strict=True):
-            rows.append((frame, numeric_track_id(track_id, table), np.asarray(box, float)))
-    return rows
 
 
 def busiest_frame(results: Mapping[int, FrameResult]) -> int | None:
@@ -205,10 +168,6 @@ def render_bags(
     written); the snapshot and contact sheet go beside it. The frame rate is the input's,
     from its median stamp step.
     """
-    from fairmot_ros.bags import BagReader
-    from fairmot_ros.replay.eval import read_recorded_run
-    from fairmot_ros.replay.frames import bag_frames
-
     run = read_recorded_run(output_bag, input_bag, detections_topic, image_topics)
     stamps = sorted(run.frames.by_stamp)
     steps = np.diff(np.asarray(stamps, dtype=np.float64))

@@ -20,6 +20,9 @@ __all__ = ["McapFile"]
 
 # A record longer than this is damage, not data (the library would try to allocate it).
 _RECORD_LIMIT = 1 << 31
+# What the library raises on foreign or damaged bytes: its own errors, and the struct, decoding,
+# decompression and allocation errors of the records it parses.
+_DAMAGE = (Exception,)
 
 
 class McapFile:
@@ -28,8 +31,6 @@ class McapFile:
     storage = "mcap"
 
     def __init__(self, path: Path) -> None:
-        from mcap.exceptions import McapError
-
         self.path = path
         self.report = FileReport(path.name, self.storage, size=path.stat().st_size)
         self.topics: dict[str, TopicInfo] = {}
@@ -43,7 +44,7 @@ class McapFile:
                 if not self._indexed:
                     self.report.scanned = True
                     self._scan(handle)
-        except (McapError, OSError, ValueError, EOFError) as exc:
+        except _DAMAGE as exc:
             raise BagError(f"{path}: not a readable MCAP file ({exc})") from None
         self.report.messages = sum(t.count for t in self.topics.values())
 
@@ -68,12 +69,11 @@ class McapFile:
 
     def _read_summary(self, handle: BinaryIO) -> bool:
         """Use the summary when it has channels and statistics; False to read front to back."""
-        from mcap.exceptions import McapError
         from mcap.reader import SeekingReader
 
         try:
             summary = SeekingReader(handle, record_size_limit=_RECORD_LIMIT).get_summary()
-        except (McapError, OSError, ValueError, EOFError):
+        except _DAMAGE:
             return False
         if summary is None or summary.statistics is None or not summary.chunk_indexes \
                 and summary.statistics.message_count:
@@ -92,7 +92,6 @@ class McapFile:
     def _records(self, handle: BinaryIO) -> Iterator[Any]:
         """Records of the data section in file order; stops quietly at the first damage and
         leaves :attr:`report` saying where."""
-        from mcap.exceptions import McapError
         from mcap.records import DataEnd, Footer
         from mcap.stream_reader import StreamReader
 
@@ -104,7 +103,7 @@ class McapFile:
                     return
                 yield record
                 self.report.read_bytes = handle.tell()
-        except (McapError, OSError, ValueError, EOFError, MemoryError) as exc:
+        except _DAMAGE as exc:
             self.report.intact = False
             self.report.problem = f"cut short or damaged there ({type(exc).__name__}); " \
                 "the rest is lost"
@@ -129,7 +128,6 @@ class McapFile:
     def messages(self, wanted: set[str]) -> Iterator[BagMessage]:
         """Messages of the ``wanted`` topics: in log-time order when indexed, else in file
         order up to the intact end."""
-        from mcap.exceptions import McapError
         from mcap.reader import SeekingReader
         from mcap.records import Message
 
@@ -142,7 +140,7 @@ class McapFile:
                     for schema, channel, message in reader.iter_messages(topics=sorted(wanted)):
                         yield BagMessage(channel.topic, schema.name if schema else "",
                                          message.log_time, message.data)
-                except (McapError, OSError, ValueError, EOFError) as exc:
+                except _DAMAGE as exc:
                     raise BagError(f"{self.path}: reading stopped: {exc}") from None
                 return
             for record in self._records(handle):

@@ -75,3 +75,20 @@ def test_node_large_data_run_names_its_transport_and_heads(monkeypatch):
     # the null model has no convolution heads: it runs dense and says why
     assert report["settings"]["heads"] == "peaks" and report["model"]["heads"] == "dense"
     assert "Conv" in report["model"]["dense_heads_reason"]
+
+
+def test_session_spin_until_wakes_for_a_time_based_predicate():
+    """The harness's publishers wait in the executor for up to 0.1 s between messages; a
+    frame due earlier still goes out on time through ``wake_at``."""
+    import time
+
+    from fairmot_ros.replay.session import RosSession
+
+    session = RosSession(domain_id(3), "fairmot_bench_wake_test")
+    try:
+        due = time.perf_counter() + 0.3
+        assert session.spin_until(lambda: time.perf_counter() >= due, 5.0, wake_at=due, poll=2.0)
+        assert time.perf_counter() - due < 1.0  # a 2 s wait in the executor would overshoot
+        assert not session.spin_until(lambda: False, 0.2, poll=2.0)  # the timeout still holds
+    finally:
+        session.close()

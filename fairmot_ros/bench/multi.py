@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from fairmot_ros.bench.common import BenchError, document, load_average, summarize_ms
+    from fairmot_ros.bench.dds_harness import run_node_benchmark
     from fairmot_ros.bench.node import (
         dds_transport,
         domain_for,
@@ -42,7 +43,6 @@ def run(args: argparse.Namespace) -> dict:
     )
     from fairmot_ros.bench.pipeline import parse_size
     from fairmot_ros.engine import canonical_provider
-    from fairmot_ros.ros.bench_node import run_node_benchmark
 
     width, height = parse_size(args.size)
     if min(args.cameras) <= 0 or args.rate <= 0 or args.seconds <= 0:

@@ -2,7 +2,7 @@
 
     fairmot-bench node [--model M.onnx | --null-model] --size 1920x1080 [--rate 30] [--reliable]
 
-One ``tracker_node`` process and one publisher process (``fairmot_ros.ros.bench_node``):
+One ``tracker_node`` process and one publisher process (``fairmot_ros.bench.dds_harness``):
 flat out (``--rate 0``, the default: the next frame when the previous one's detections came
 back) or at a fixed rate (frames without an answer are drops). ``--null-model`` swaps the
 network for ``fairmot_ros.bench.null_model`` (same contract, input size and dense outputs,
@@ -10,7 +10,8 @@ almost no compute), so the round trip is the node's own overhead plus DDS: conve
 letterbox, decoding, tracking, messages and publishing. Both sides are reliable unless
 ``--best-effort`` is given: with Fast DDS's default transports best effort loses most raw
 images between processes (README "Failure behaviour"), which would time the losses.
-Formerly ``python -m fairmot_ros.ros.bench_node``, which is now only the DDS side.
+Formerly ``python -m fairmot_ros.ros.bench_node``; its DDS side is now
+``fairmot_ros.bench.dds_harness``.
 """
 
 from __future__ import annotations
@@ -131,9 +132,9 @@ def summarize_run(raw: dict) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     from fairmot_ros.bench.common import BenchError, document, load_average
+    from fairmot_ros.bench.dds_harness import run_node_benchmark
     from fairmot_ros.bench.pipeline import parse_size
     from fairmot_ros.engine import canonical_provider
-    from fairmot_ros.ros.bench_node import run_node_benchmark
 
     width, height = parse_size(args.size)
     if args.frames <= 0 or args.rate < 0 or args.warmup < 0:

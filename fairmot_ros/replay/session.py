@@ -84,10 +84,13 @@ class RosSession:
     def now_ns(self) -> int:
         return self.node.get_clock().now().nanoseconds
 
-    def spin_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+    def spin_until(self, predicate: Callable[[], bool], timeout: float,
+                   wake_at: float | None = None, poll: float = 0.02) -> bool:
         """Run callbacks until ``predicate`` holds (True) or ``timeout`` passes (False).
 
-        Raises :class:`ReplayError` as soon as the watched process (``alive``) is gone.
+        Between callbacks the executor waits at most ``poll`` seconds, and not past ``wake_at``
+        (a ``time.perf_counter()`` value: when a time-based predicate turns true). Raises
+        :class:`ReplayError` as soon as the watched process (``alive``) is gone.
         """
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -96,7 +99,9 @@ class RosSession:
                 return False
             if not self.alive():
                 raise ReplayError("tracker_node exited while the replay was waiting for it")
-            self.executor.spin_once(timeout_sec=min(0.02, remaining))
+            if wake_at is not None:
+                remaining = min(remaining, max(0.0, wake_at - time.perf_counter()))
+            self.executor.spin_once(timeout_sec=min(poll, remaining))
         return True
 
     def spin_for(self, seconds: float) -> None:

@@ -1,8 +1,10 @@
 """The DDS side of ``fairmot-bench node`` and ``multi``: a node, publisher processes, results.
 
-:func:`run_node_benchmark` starts ``tracker_node`` (console script, shipped YAML, its own ROS
-domain) with one image topic per camera, then one *publisher process* per camera
-(``python -m fairmot_ros.ros.bench_node publish ...``). Each publisher sends synthetic
+:func:`run_node_benchmark` starts ``tracker_node`` as the replay does
+(:class:`fairmot_ros.replay.node_process.TrackerNodeProcess`: console script, the package's
+parameters file, its own ROS domain) with one image topic per camera, then one *publisher
+process* per camera (``python -m fairmot_ros.bench.dds_harness publish ...``); each process
+has one :class:`fairmot_ros.replay.session.RosSession`. Each publisher sends synthetic
 ``bgr8`` frames stamped with the system clock at publish time and subscribes to its camera's
 ``Detection2DArray``; the round trip of a frame is receipt minus stamp, both read from the same
 machine clock in the publisher process (serialisation, DDS both ways, the node's decode,
@@ -22,10 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -34,9 +35,12 @@ from typing import Any
 
 __all__ = ["run_node_benchmark"]
 
-REPO = Path(__file__).resolve().parents[2]
 _DISCOVERY_TIMEOUT = 120.0
 _ANSWER_TIMEOUT = 2.0  # lock-step: a frame unanswered this long is a drop
+# Longest wait between callbacks: the publishers sleep in the wait set between messages, since
+# waking up every few milliseconds would take CPU time from the node on a machine with few cores.
+_PUBLISHER_POLL = 0.1
+_PARENT_POLL = 0.05
 
 
 # ----- publisher process -----------------------------------------------------------------------
@@ -52,7 +56,7 @@ def _frames(width: int, height: int, count: int) -> list:
 def publish_main(argv: list[str]) -> int:
     """One camera's publisher: prints one JSON object with its sent/answered counts and
     round-trip times (ms)."""
-    parser = argparse.ArgumentParser(prog="bench_node publish")
+    parser = argparse.ArgumentParser(prog="dds_harness publish")
     parser.add_argument("--topic", required=True)
     parser.add_argument("--detections", required=True)
     parser.add_argument("--size", required=True)
@@ -62,19 +66,16 @@ def publish_main(argv: list[str]) -> int:
     parser.add_argument("--reliable", action="store_true")
     parser.add_argument("--start-at", type=float, default=0.0, help="time.time() to start at")
     args = parser.parse_args(argv)
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
+    from fairmot_ros.replay.session import RosSession
+
     width, height = (int(v) for v in args.size.split("x"))
     payloads = _frames(width, height, 30)
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node(f"fairmot_bench_pub_{os.getpid()}", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
+    session = RosSession(None, f"fairmot_bench_pub_{os.getpid()}")  # ROS_DOMAIN_ID decides
+    node = session.node
     answers: dict[int, int] = {}  # stamp ns -> receipt ns
 
     def on_detections(msg: Any) -> None:
@@ -86,18 +87,7 @@ def publish_main(argv: list[str]) -> int:
     publisher = node.create_publisher(Image, args.topic, QoSProfile(depth=1, reliability=policy))
 
     def spin_until(predicate, timeout: float, wake_at: float | None = None) -> bool:
-        """Spin until ``predicate()``; ``wake_at`` (time.perf_counter) is when a time-based
-        predicate turns true. Between messages the process sleeps in the wait set: waking up
-        every few milliseconds would take CPU time from the node on a machine with few cores."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if wake_at is not None:
-                left = min(left, max(0.0, wake_at - time.perf_counter()))
-            executor.spin_once(timeout_sec=min(left, 0.1))
-        return True
+        return session.spin_until(predicate, timeout, wake_at=wake_at, poll=_PUBLISHER_POLL)
 
     def send(index: int) -> int:
         msg = Image(height=height, width=width, encoding="bgr8", step=width * 3)
@@ -152,8 +142,7 @@ def publish_main(argv: list[str]) -> int:
         # was seen to hang in destroy_node now and then, which must not lose a finished run.
         print(json.dumps(result), flush=True)
         status = 0 if "error" not in result else 1
-        _teardown(lambda: (executor.shutdown(), node.destroy_node(),
-                           rclpy.try_shutdown(context=context)), status)  # fmt: skip
+        _teardown(session.close, status)
     return status
 
 
@@ -174,13 +163,6 @@ def _teardown(close: Any, status: int, timeout: float = 10.0) -> None:
 
 
 # ----- the benchmark (parent process) ---------------------------------------------------------
-def _node_command() -> list[str]:
-    script = shutil.which("tracker_node") or str(Path(sys.executable).with_name("tracker_node"))
-    if Path(script).is_file():
-        return [script]
-    return [sys.executable, "-m", "fairmot_ros.ros.node"]
-
-
 def _detections_topic(name: str, cameras: int) -> str:
     """Where the node publishes a camera's detections (its own namespace only with several)."""
     return f"/fairmot_tracker/{name}/detections" if cameras > 1 else "/fairmot_tracker/detections"
@@ -217,42 +199,34 @@ def run_node_benchmark(
     heads_at_peaks: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Run one node with ``cameras`` publishers; returns the raw per-camera results."""
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
 
     from fairmot_ros.bench.common import rss_mb
+    from fairmot_ros.replay.node_process import TrackerNodeProcess
+    from fairmot_ros.replay.session import RosSession
 
     names = [f"cam{i}" for i in range(cameras)]
     topics = [f"/bench/{name}/image" for name in names]
     qos = "reliable" if reliable else "best_effort"
-    params_file = str(REPO / "config" / "tracker.yaml")
-    command = [*_node_command(), "--ros-args", "--params-file", params_file,
-               "-p", f"model:={model}", "-p", f"qos_reliability:={qos}",
-               "-p", f"intra_op_threads:={threads}",
-               "-p", f"heads_at_peaks:={'true' if heads_at_peaks else 'false'}",
-               "-p", f"image_topics:=[{','.join(topics)}]",
-               "-p", f"camera_names:=[{','.join(names)}]",
-               "-p", f"providers:=[{','.join(providers)}]"]  # fmt: skip
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
-    log = open(f"/tmp/fairmot_bench_node_{domain}_{os.getpid()}.log", "w+b")  # noqa: SIM115
-    node_process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    node = rclpy.create_node("fairmot_bench", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
+    params = [f"model:={model}", f"qos_reliability:={qos}", f"intra_op_threads:={threads}",
+              f"heads_at_peaks:={'true' if heads_at_peaks else 'false'}",
+              f"image_topics:=[{','.join(topics)}]", f"camera_names:=[{','.join(names)}]",
+              f"providers:=[{','.join(providers)}]"]  # fmt: skip
+    log_path = Path(tempfile.gettempdir()) / f"fairmot_bench_node_{domain}_{os.getpid()}.log"
+    tracker = TrackerNodeProcess(params, domain, "", log_path)
+    tracker.start()
+    session = RosSession(domain, "fairmot_bench")
     diagnostics: list = []
-    reports = node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 50)
+    reports = session.node.create_subscription(DiagnosticArray, "/diagnostics",
+                                               diagnostics.append, 50)  # fmt: skip
     publishers: list[subprocess.Popen] = []
     results: list[dict] = []
     node_rss = None
 
     def spin_while(waiting: Callable[[], bool], seconds: float) -> None:
         """Run our callbacks while ``waiting()`` holds, the node lives and ``seconds`` last."""
-        deadline = time.monotonic() + seconds
-        while waiting() and node_process.poll() is None and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
+        session.spin_until(lambda: not waiting() or not tracker.alive(), seconds,
+                           poll=_PARENT_POLL)  # fmt: skip
 
     try:
         # hear the node's /diagnostics before any frame goes out: a short run on a loaded
@@ -260,20 +234,20 @@ def run_node_benchmark(
         spin_while(lambda: reports.get_publisher_count() == 0, _DISCOVERY_TIMEOUT)
         start_at = time.time() + 8.0 + 2.0 * cameras  # after every publisher's warm-up
         for name, topic in zip(names, topics, strict=True):
-            args = [sys.executable, "-m", "fairmot_ros.ros.bench_node", "publish",
+            args = [sys.executable, "-m", "fairmot_ros.bench.dds_harness", "publish",
                     "--topic", topic, "--detections", _detections_topic(name, cameras),
                     "--size", f"{width}x{height}", "--frames", str(frames), "--warmup",
                     str(warmup), "--rate", str(rate), "--start-at",
                     str(start_at if cameras > 1 else 0.0)]  # fmt: skip
             if reliable:
                 args.append("--reliable")
-            publishers.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
+            publishers.append(subprocess.Popen(args, env=tracker.env, stdout=subprocess.PIPE,
                                                stderr=subprocess.PIPE, text=True))  # fmt: skip
         while any(p.poll() is None for p in publishers):
-            executor.spin_once(timeout_sec=0.05)
-            if node_process.poll() is not None:
+            session.executor.spin_once(timeout_sec=_PARENT_POLL)
+            if not tracker.alive():
                 break
-            rss = rss_mb(node_process.pid)
+            rss = rss_mb(tracker.process.pid)
             node_rss = rss if rss is not None else node_rss
         for publisher in publishers:
             try:
@@ -292,19 +266,10 @@ def run_node_benchmark(
         for publisher in publishers:
             if publisher.poll() is None:
                 publisher.kill()
-        if node_process.poll() is None:
-            node_process.send_signal(signal.SIGINT)
-            try:
-                node_process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                node_process.kill()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        log.seek(0)
-        node_log = log.read().decode(errors="replace")
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
+        tracker.stop()
+        session.close()
+        node_log = tracker.log_text()
+        log_path.unlink(missing_ok=True)
     per_camera = _camera_values(diagnostics, names)
     provider = ""
     for array in diagnostics:
@@ -334,5 +299,5 @@ def run_node_benchmark(
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "publish":
         raise SystemExit(publish_main(sys.argv[2:]))
-    raise SystemExit("usage: python -m fairmot_ros.ros.bench_node publish ... "
+    raise SystemExit("usage: python -m fairmot_ros.bench.dds_harness publish ... "
                      "(the benchmark itself is fairmot-bench node / multi)")  # fmt: skip

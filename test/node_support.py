@@ -215,7 +215,7 @@ def image_msg(frame: np.ndarray, seconds: float, frame_id: str = "camera", encod
     """A ``sensor_msgs/Image`` of a BGR frame (rgb8 is converted, rows padded by 4 bytes)."""
     from sensor_msgs.msg import Image
 
-    from fairmot_ros.ros.image_codec import byte_array
+    from fairmot_ros.image_bytes import byte_array
 
     pixels = frame[:, :, ::-1] if encoding == "rgb8" else frame
     rows = np.ascontiguousarray(pixels).reshape(frame.shape[0], -1)

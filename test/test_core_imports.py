@@ -8,6 +8,7 @@ import textwrap
 
 CORE_MODULES = [
     "fairmot_ros.contract",
+    "fairmot_ros.image_bytes",
     "fairmot_ros.preprocess",
     "fairmot_ros.decode",
     "fairmot_ros.engine",

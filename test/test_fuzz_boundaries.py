@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 from node_support import jpeg_declaring, png_declaring
 
 from fairmot_ros import contract as contract_module
+from fairmot_ros import image_bytes
 from fairmot_ros.contract import KEY_PREFIX, ContractError, ModelContract
-from fairmot_ros.preprocess import letterbox
-from fairmot_ros.ros import image_codec
-from fairmot_ros.ros.image_codec import (
+from fairmot_ros.image_bytes import (
     SUPPORTED_ENCODINGS,
     ImageDecodeError,
     check_scalable,
@@ -28,6 +27,7 @@ from fairmot_ros.ros.image_codec import (
     declared_size,
     raw_to_bgr,
 )
+from fairmot_ros.preprocess import letterbox
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -61,7 +61,7 @@ def test_raw_conversion_never_fails_uncontrolled(
 def test_raw_conversion_of_well_formed_messages_succeeds(
     encoding: str, height: int, width: int, pad: int, big: bool, data
 ) -> None:
-    layout = image_codec._LAYOUTS[encoding]
+    layout = image_bytes._LAYOUTS[encoding]
     if layout.packed_yuv:
         width += width % 2
     step = width * layout.channels * layout.itemsize + pad * layout.itemsize
@@ -151,12 +151,12 @@ def _without_decoder(action):
     def forbidden(*args, **kwargs):
         raise AssertionError("cv2.imdecode was called for a payload over the pixel limit")
 
-    original = image_codec.cv2.imdecode
-    image_codec.cv2.imdecode = forbidden
+    original = image_bytes.cv2.imdecode
+    image_bytes.cv2.imdecode = forbidden
     try:
         return action()
     finally:
-        image_codec.cv2.imdecode = original
+        image_bytes.cv2.imdecode = original
 
 
 @pytest.mark.parametrize(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import cv2
 import numpy as np
 import pytest
 
-from fairmot_ros.ros.image_codec import (
+from fairmot_ros.image_bytes import (
     SUPPORTED_ENCODINGS,
     ImageDecodeError,
-    ImageDecoder,
     compressed_to_bgr,
     raw_to_bgr,
 )
+from fairmot_ros.ros.image_codec import ImageDecoder
 
 RNG = np.random.default_rng(7)
 H, W = 6, 10
@@ -204,7 +208,8 @@ def test_byte_array_and_debug_image_round_trip(bgr: np.ndarray) -> None:
     pytest.importorskip("sensor_msgs.msg")
     from std_msgs.msg import Header
 
-    from fairmot_ros.ros.image_codec import bgr_to_imgmsg, byte_array
+    from fairmot_ros.image_bytes import byte_array
+    from fairmot_ros.ros.image_codec import bgr_to_imgmsg
 
     strided = bgr[:, ::2]  # not contiguous
     data = byte_array(strided)
@@ -213,3 +218,50 @@ def test_byte_array_and_debug_image_round_trip(bgr: np.ndarray) -> None:
     msg = bgr_to_imgmsg(bgr, header)
     assert msg.header == header and (msg.encoding, msg.step) == ("bgr8", W * 3)
     np.testing.assert_array_equal(ImageDecoder(use_cv_bridge=False).image(msg), bgr)
+
+
+def test_message_fields_of_a_bgr_array_decode_back(bgr: np.ndarray) -> None:
+    from fairmot_ros.image_bytes import bgr8_fields, encode_compressed
+
+    fields = bgr8_fields(bgr[:, ::2])  # not contiguous: the fields hold compact rows
+    assert (fields["height"], fields["width"], fields["encoding"]) == (H, W // 2, "bgr8")
+    assert fields["step"] == W // 2 * 3 and fields["is_bigendian"] == 0
+    np.testing.assert_array_equal(raw_to_bgr(**fields), bgr[:, ::2])
+    np.testing.assert_array_equal(compressed_to_bgr("png", encode_compressed(bgr, "png")), bgr)
+    assert compressed_to_bgr("jpeg", encode_compressed(bgr, "jpeg")).shape == bgr.shape
+    with pytest.raises(ValueError, match="not one of"):
+        encode_compressed(bgr, "bmp")
+
+
+def test_image_bytes_decode_with_ros_blocked(repo_root) -> None:
+    """The ROS-free part works where no ROS package can be imported."""
+    script = textwrap.dedent(
+        """
+        import importlib.abc, sys
+
+        import numpy as np
+
+        BLOCKED = ("rclpy", "sensor_msgs", "std_msgs", "builtin_interfaces", "cv_bridge")
+
+        class Blocker(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError(name + " is blocked in this test")
+
+        sys.meta_path.insert(0, Blocker())
+        from fairmot_ros.image_bytes import (bgr8_fields, compressed_to_bgr, encode_compressed,
+                                             raw_to_bgr)
+
+        bgr = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+        assert (raw_to_bgr(**bgr8_fields(bgr)) == bgr).all()
+        padded = np.concatenate([bgr[:, :, ::-1].reshape(4, 18), np.zeros((4, 2), np.uint8)], 1)
+        assert (raw_to_bgr("rgb8", 4, 6, 20, 0, padded.tobytes()) == bgr).all()
+        assert (compressed_to_bgr("png", encode_compressed(bgr, "png")) == bgr).all()
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        assert not loaded and "fairmot_ros.ros" not in sys.modules, loaded
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo_root, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -30,7 +30,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
-from fairmot_ros.ros.image_codec import byte_array  # noqa: E402
+from fairmot_ros.image_bytes import byte_array  # noqa: E402
 
 NODE = "/fairmot_tracker"
 DOMAIN = domain_id(1)

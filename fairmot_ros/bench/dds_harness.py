@@ -48,7 +48,7 @@ def _frames(width: int, height: int, count: int) -> list:
     """``count`` distinct frames (as message payloads) that are cycled: building a 4K frame
     per publish would time the generator, not the node."""
     from fairmot_ros.bench.pipeline import synthetic_frame
-    from fairmot_ros.ros.image_codec import byte_array
+    from fairmot_ros.image_bytes import byte_array
 
     return [byte_array(synthetic_frame(width, height, i)) for i in range(count)]
 

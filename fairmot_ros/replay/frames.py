@@ -7,8 +7,8 @@ the log time of each message equals its stamp, as when a camera driver's message
 without delay. The default ``t0`` is one frame period: stamps are then ``frame / fps``, the
 timestamps ``fairmot-eval`` gives the tracker, so a replay tracks with the same time steps.
 
-Reading goes through :mod:`fairmot_ros.ros.image_codec`'s ROS-free conversions, the node's own
-decoding of image bytes, so a rendered frame is the frame the node saw.
+Image bytes are read and written by :mod:`fairmot_ros.image_bytes`, the node's own decoding of
+image messages, so a rendered frame is the frame the node saw.
 """
 
 from __future__ import annotations
@@ -27,6 +27,14 @@ from fairmot_ros.bags import (
     QosSpec,
     message_class,
     serialize,
+)
+from fairmot_ros.image_bytes import (
+    COMPRESSED_FORMATS,
+    ImageDecodeError,
+    bgr8_fields,
+    compressed_to_bgr,
+    encode_compressed,
+    raw_to_bgr,
 )
 from fairmot_ros.sequences import MotSequence
 
@@ -70,17 +78,13 @@ def image_message_bytes(image: np.ndarray, stamp_ns: int, frame_id: str,
     """``(type, CDR bytes)`` of a BGR frame as ``Image`` (bgr8) or ``CompressedImage``."""
     header = _header(stamp_ns, frame_id)
     if compressed:
-        extension = ".jpg" if compressed == "jpeg" else ".png"
-        ok, payload = cv2.imencode(extension, image)
-        if not ok:
-            raise BagError(f"cannot encode a frame as {compressed}")
-        msg = message_class(COMPRESSED_TYPE)(header=header, format=compressed,
-                                             data=np.asarray(payload, np.uint8).ravel())
+        try:
+            payload = encode_compressed(image, compressed)
+        except ValueError as exc:
+            raise BagError(str(exc)) from None
+        msg = message_class(COMPRESSED_TYPE)(header=header, format=compressed, data=payload)
         return COMPRESSED_TYPE, serialize(msg, COMPRESSED_TYPE)
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    height, width = image.shape[:2]
-    msg = message_class(IMAGE_TYPE)(header=header, height=height, width=width, encoding="bgr8",
-                                    is_bigendian=0, step=width * 3, data=image.reshape(-1))
+    msg = message_class(IMAGE_TYPE)(header=header, **bgr8_fields(image))
     return IMAGE_TYPE, serialize(msg, IMAGE_TYPE)
 
 
@@ -106,7 +110,7 @@ def video_to_bag(
 ) -> VideoBagSummary:
     """Write the frames of ``sequence`` (its frame range) as a bag with one image topic."""
     rate = fps or (sequence.frame_rate if sequence.frame_rate > 0 else 30.0)
-    if compressed not in (None, "jpeg", "png"):
+    if compressed is not None and compressed not in COMPRESSED_FORMATS:
         raise BagError(f"--compressed must be jpeg or png, not {compressed!r}")
     typename = COMPRESSED_TYPE if compressed else IMAGE_TYPE
     custom = {FIRST_FRAME_KEY: str(sequence.first), SOURCE_KEY: sequence.name or
@@ -163,7 +167,6 @@ class BagFrame:
 def bag_frames(reader: BagReader, topic: str, decode: bool = True) -> Iterator[BagFrame]:
     """The images of ``topic`` in recorded order; ``decode=False`` reads stamps only."""
     from fairmot_ros.bags import header_stamp_ns
-    from fairmot_ros.ros.image_codec import ImageDecodeError, compressed_to_bgr, raw_to_bgr
 
     for message in reader.messages([topic]):
         image = None

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from fairmot_ros.ros.image_codec import DEFAULT_MAX_IMAGE_PIXELS
+from fairmot_ros.image_bytes import DEFAULT_MAX_IMAGE_PIXELS
 from fairmot_ros.tracking import TrackerConfig
 from fairmot_ros.tracking.config import (
     CAMERA_MOTION_METHODS,

@@ -2,7 +2,8 @@
 
 Used both by ``colcon build`` (package.xml says build_type ament_python) and by ``pip install
 -e .`` in this repository's own virtual environment (scripts/setup). Launch and config files are
-globbed so that files added to launch/ or config/ are installed without editing this script.
+globbed so that files added to launch/, config/ or cmake/ are installed without editing this
+script.
 """
 
 import re
@@ -45,6 +46,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         *_share("launch", "*.launch.py", "*.launch.xml", "*.launch.yaml"),
         *_share("config", "*.yaml", "*.rviz"),
+        *_share("cmake", "*.cmake"),
     ],
     install_requires=["setuptools"],
     zip_safe=False,

@@ -29,9 +29,9 @@ import cv2
 import numpy as np
 
 from fairmot_ros.evaluation.mot_io import CONF, FRAME, TRACK_ID, read_mot, select_frames
+from fairmot_ros.locations import cache_dir, reference_data_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CACHE_DIR = REPO_ROOT / ".cache"
+CACHE_DIR = cache_dir()
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif")  # the original LoadImages list (spec 2.3)
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
 
@@ -40,7 +40,7 @@ PETS_PACKAGE = "opencv-doc"
 PETS_MEMBER = Path("usr/share/doc/opencv-doc/examples/data/vtest.avi")
 PETS_SYSTEM_PATH = Path("/") / PETS_MEMBER
 PETS_CACHE_PATH = CACHE_DIR / "pets09-s2l1" / "vtest.avi"
-PETS_GT_PATH = REPO_ROOT.parent / "shared" / "data" / "pets09-s2l1" / "gt.txt"
+PETS_GT_PATH = reference_data_dir() / "pets09-s2l1" / "gt.txt"
 PETS_FRAMES = 795
 PETS_FPS = 10.0  # as stored in vtest.avi (the capture itself was 7 fps)
 # Frames 1-400 may be used for training and tuning; 401-795 are the held-out report range.

@@ -57,7 +57,7 @@ def test_install_layout(workspace: Path, repo_root: Path) -> None:
     assert (pkg / "share" / "ament_index" / "resource_index" / "packages" / "fairmot_ros").exists()
     # The patterns setup.py installs.
     patterns = {"launch": ("*.launch.py", "*.launch.xml", "*.launch.yaml"),
-                "config": ("*.yaml", "*.rviz")}
+                "config": ("*.yaml", "*.rviz"), "cmake": ("*.cmake",)}
     for folder, globs in patterns.items():
         expected = sorted({p.name for g in globs for p in (repo_root / folder).glob(g)})
         installed = sorted(p.name for p in (share / folder).iterdir()) if expected else []
@@ -95,3 +95,31 @@ def test_console_script_runs_from_install(workspace: Path, repo_root: Path) -> N
     assert "usage" in result.stdout.lower()
     # The workspace's scripts run the interpreter colcon ran with (the venv's).
     assert script.read_text().splitlines()[0].startswith("#!" + str(repo_root / ".venv"))
+
+
+def test_bags_work_from_the_install_alone(workspace: Path, repo_root: Path) -> None:
+    """The bag tools find message definitions and hashes in the installed interface packages,
+    never in the source tree: a bag of our own and vision_msgs types is written and read back
+    from the workspace, with the checkout out of sight."""
+    script = (
+        "import sys\n"
+        "import fairmot_ros.bags as b\n"
+        "from fairmot_ros_msgs.msg import TrackArray\n"
+        "from rclpy.serialization import serialize_message\n"
+        "from vision_msgs.msg import Detection2DArray\n"
+        "assert b.__file__.startswith(sys.argv[1]), b.__file__\n"
+        "messages = {'fairmot_ros_msgs/msg/TrackArray': TrackArray(),\n"
+        "            'vision_msgs/msg/Detection2DArray': Detection2DArray()}\n"
+        "with b.BagWriter('bag') as w:\n"
+        "    for i, (t, m) in enumerate(messages.items()):\n"
+        "        w.add_topic(f'/t{i}', t)\n"
+        "        w.write(f'/t{i}', 1, serialize_message(m))\n"
+        "with b.BagReader('bag') as r:\n"
+        "    print(sorted((i.type, i.count, i.type_hash[:7]) for i in r.topics.values()))\n"
+    )
+    (workspace / "check_bags.py").write_text(script)
+    result = _in_workspace(workspace, repo_root,
+                           f"cd {workspace} && python check_bags.py {workspace / 'install'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == str(sorted((t, 1, "RIHS01_") for t in (
+        "fairmot_ros_msgs/msg/TrackArray", "vision_msgs/msg/Detection2DArray")))

@@ -303,3 +303,15 @@ def test_console_script_entry_point_loads(name: str, repo_root: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_only_locations_looks_outside_the_package(repo_root: Path) -> None:
+    """Paths outside the installed package (share files, caches, reference data) are found in
+    one module, so the package works the same from a colcon install, a wheel or a checkout:
+    no other module walks up from its own ``__file__``."""
+    walking = re.compile(r"Path\(__file__\)[^\n]*(\.parents\[|\.parent\.parent)")
+    offenders = [
+        str(path.relative_to(repo_root)) for path in (repo_root / "fairmot_ros").rglob("*.py")
+        if path.name != "locations.py" and walking.search(path.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, offenders

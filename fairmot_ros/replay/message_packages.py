@@ -54,6 +54,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from fairmot_ros.locations import share_file
+
 __all__ = [
     "MessagePackageError",
     "PackageInstall",
@@ -62,10 +64,9 @@ __all__ = [
     "message_class",
 ]
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 # Rewrites the PyPI ROS wheels' stale include directories at configure time (see that file);
-# a no-op on a regular ROS install.
-_FIXUP = _REPO_ROOT / "cmake" / "ros_wheels_fixup.cmake"
+# a no-op on a regular ROS install. Installed in the package's share folder.
+_FIXUP = "cmake/ros_wheels_fixup.cmake"
 # Toolchain packages whose versions are part of a build's identity.
 _TOOLCHAIN = ("rosidl_default_generators", "rosidl_generator_c", "rosidl_generator_py",
               "rosidl_typesupport_c", "rosidl_typesupport_fastrtps_c")
@@ -297,7 +298,10 @@ def _build_tools() -> tuple[str, Path | None]:
         if shutil.which(compiler) is None:
             raise MessagePackageError(
                 f"no {'C' if variable == 'CC' else 'C++'} compiler ({compiler}) on PATH")
-    return cmake, _FIXUP if _FIXUP.is_file() else None
+    try:
+        return cmake, share_file(_FIXUP)
+    except FileNotFoundError:
+        return cmake, None
 
 
 # ----- building ------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from fairmot_ros.locations import share_file
+
 __all__ = ["ReplayError", "TrackerNodeProcess", "params_file_path", "tracker_node_command"]
 
 STARTED_MARKER = "tracking with "
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ReplayError(RuntimeError):
@@ -41,19 +42,11 @@ def tracker_node_command() -> list[str]:
 
 
 def params_file_path() -> Path:
-    """``config/tracker.yaml`` of this checkout, else the installed package's share copy."""
-    local = _REPO_ROOT / "config" / "tracker.yaml"
-    if local.is_file():
-        return local
+    """The package's ``config/tracker.yaml`` (see :func:`fairmot_ros.locations.share_file`)."""
     try:
-        from ament_index_python.packages import get_package_share_directory
-
-        installed = Path(get_package_share_directory("fairmot_ros")) / "config" / "tracker.yaml"
-    except Exception as exc:  # noqa: BLE001 - PackageNotFoundError, missing ament index
-        raise ReplayError(f"config/tracker.yaml not found beside the package ({exc})") from None
-    if not installed.is_file():
-        raise ReplayError(f"{installed} does not exist")
-    return installed
+        return share_file("config/tracker.yaml")
+    except FileNotFoundError as exc:
+        raise ReplayError(str(exc)) from None
 
 
 class TrackerNodeProcess:

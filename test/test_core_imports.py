@@ -10,6 +10,7 @@ CORE_MODULES = [
     "fairmot_ros.contract",
     "fairmot_ros.image_bytes",
     "fairmot_ros.preprocess",
+    "fairmot_ros.stamps",
     "fairmot_ros.decode",
     "fairmot_ros.engine",
     "fairmot_ros.detector",

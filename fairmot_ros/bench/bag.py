@@ -32,7 +32,14 @@ import numpy as np
 
 from fairmot_ros.bags import BagReader, BagWriter, QosSpec, message_class, serialize
 from fairmot_ros.bench.common import load_average, machine, summarize_ms
-from fairmot_ros.replay.frames import IMAGE_QOS, IMAGE_TYPE, frame_stamp_ns, image_message_bytes
+from fairmot_ros.replay.frames import (
+    IMAGE_QOS,
+    IMAGE_TYPE,
+    frame_stamp_ns,
+    image_message_bytes,
+    message_header,
+)
+from fairmot_ros.stamps import ns_to_seconds
 
 __all__ = ["add_arguments", "run"]
 
@@ -56,9 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _detections(stamp_ns: int, boxes: int = 20) -> bytes:
     cls = message_class
-    header = cls("std_msgs/msg/Header")(
-        stamp=cls("builtin_interfaces/msg/Time")(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9),
-        frame_id="camera")
+    header = message_header(stamp_ns, "camera")
     pose = cls("geometry_msgs/msg/PoseWithCovariance")(
         pose=cls("geometry_msgs/msg/Pose")(
             position=cls("geometry_msgs/msg/Point")(x=0.0, y=0.0, z=0.0),
@@ -96,7 +101,7 @@ def write_input(path: Path, args: argparse.Namespace) -> dict:
 
 
 def _intervals(log_times: list[int], fps: float) -> dict:
-    times = np.asarray(sorted(log_times), dtype=np.float64) / 1e9
+    times = ns_to_seconds(np.asarray(sorted(log_times), dtype=np.float64))
     if times.size < 2:
         return {"received": int(times.size)}
     span = times[-1] - times[0]

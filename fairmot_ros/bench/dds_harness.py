@@ -71,6 +71,7 @@ def publish_main(argv: list[str]) -> int:
     from vision_msgs.msg import Detection2DArray
 
     from fairmot_ros.replay.session import RosSession
+    from fairmot_ros.stamps import ns_to_stamp, time_to_ns
 
     width, height = (int(v) for v in args.size.split("x"))
     payloads = _frames(width, height, 30)
@@ -79,8 +80,7 @@ def publish_main(argv: list[str]) -> int:
     answers: dict[int, int] = {}  # stamp ns -> receipt ns
 
     def on_detections(msg: Any) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        answers.setdefault(stamp, time.time_ns())
+        answers.setdefault(time_to_ns(msg.header.stamp), time.time_ns())
 
     node.create_subscription(Detection2DArray, args.detections, on_detections, 100)
     policy = ReliabilityPolicy.RELIABLE if args.reliable else ReliabilityPolicy.BEST_EFFORT
@@ -94,7 +94,7 @@ def publish_main(argv: list[str]) -> int:
         msg.header.frame_id = "bench_camera"
         msg.data = payloads[index % len(payloads)]
         now = time.time_ns()  # the node's clock is system time: its image age is meaningful
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 1_000_000_000)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = ns_to_stamp(now)
         publisher.publish(msg)
         return now
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fairmot_ros.bags import STORAGES, BagError, BagReader
+from fairmot_ros.stamps import ns_to_seconds, seconds_to_ns
 
 __all__ = ["Progress", "build_parser", "main"]
 
@@ -96,7 +97,7 @@ def cmd_from_video(args: argparse.Namespace) -> int:
         sequence = open_sequence(spec)
     except SequenceError as exc:
         raise BagError(str(exc)) from None
-    t0 = None if args.t0 is None else round(args.t0 * 1e9)
+    t0 = None if args.t0 is None else seconds_to_ns(args.t0)
     total = (sequence.last - sequence.first + 1) if sequence.last else 0
     summary = video_to_bag(
         sequence, Path(args.out), args.topic, args.frame_id, args.fps, t0, args.resize,
@@ -111,7 +112,7 @@ def cmd_from_video(args: argparse.Namespace) -> int:
 # ----- info ----------------------------------------------------------------------------------
 def describe(reader: BagReader) -> dict[str, Any]:
     """``ros2 bag info``'s facts about a bag, as a JSON-ready dict."""
-    duration = (reader.end_ns - reader.start_ns) / 1e9 if reader.message_count else 0.0
+    duration = ns_to_seconds(reader.end_ns - reader.start_ns) if reader.message_count else 0.0
     return {
         "path": str(reader.path),
         "storage": reader.storage,
@@ -145,8 +146,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     version = info["metadata_version"] or "none"
     print(f"Storage id:        {info['storage']} (metadata version {version})")
     print(f"Duration:          {info['duration_s']:.3f} s")
-    print(f"Start:             {info['start_ns'] / 1e9:.3f} s")
-    print(f"End:               {info['end_ns'] / 1e9:.3f} s")
+    print(f"Start:             {ns_to_seconds(info['start_ns']):.3f} s")
+    print(f"End:               {ns_to_seconds(info['end_ns']):.3f} s")
     print(f"Messages:          {info['messages']}")
     print("Topic information:")
     for topic in info["topics"]:

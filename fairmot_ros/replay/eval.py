@@ -22,6 +22,7 @@ from fairmot_ros.evaluation.metrics import METRICS_LIBRARY, evaluate_mot
 from fairmot_ros.evaluation.mot_io import read_mot, result_rows
 from fairmot_ros.replay.frames import FIRST_FRAME_KEY, bag_frames, choose_image_topic
 from fairmot_ros.replay.results import FrameResult, detections_result, mot_rows
+from fairmot_ros.stamps import time_to_ns
 
 __all__ = [
     "DETECTIONS_TYPE",
@@ -107,7 +108,7 @@ def read_recorded_run(
             notes.append(reader.note)
         topic = _detections_topic(reader, topic)
         messages = [reader.decode(m) for m in reader.messages([topic])]
-    stamps_of = [m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in messages]
+    stamps_of = [time_to_ns(m.header.stamp) for m in messages]
     image_topic = None
     if input_bag is not None:
         with BagReader(input_bag) as inputs:

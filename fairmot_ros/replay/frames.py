@@ -37,6 +37,7 @@ from fairmot_ros.image_bytes import (
     raw_to_bgr,
 )
 from fairmot_ros.sequences import MotSequence
+from fairmot_ros.stamps import ns_to_stamp
 
 __all__ = [
     "COMPRESSED_TYPE",
@@ -46,6 +47,7 @@ __all__ = [
     "choose_image_topic",
     "frame_stamp_ns",
     "image_message_bytes",
+    "message_header",
     "video_to_bag",
 ]
 
@@ -66,17 +68,17 @@ def frame_stamp_ns(frame: int, fps: float, t0_ns: int | None = None) -> int:
     return t0_ns + round((frame - 1) * 1e9 / fps)
 
 
-def _header(stamp_ns: int, frame_id: str) -> object:
-    header_type, time_type = message_class("std_msgs/msg/Header"), \
-        message_class("builtin_interfaces/msg/Time")
-    return header_type(stamp=time_type(sec=stamp_ns // 1_000_000_000,
-                                       nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
+def message_header(stamp_ns: int, frame_id: str) -> object:
+    """A ``std_msgs/Header`` (rosbags object, for :func:`fairmot_ros.bags.serialize`)."""
+    sec, nanosec = ns_to_stamp(stamp_ns)
+    time = message_class("builtin_interfaces/msg/Time")(sec=sec, nanosec=nanosec)
+    return message_class("std_msgs/msg/Header")(stamp=time, frame_id=frame_id)
 
 
 def image_message_bytes(image: np.ndarray, stamp_ns: int, frame_id: str,
                         compressed: str | None = None) -> tuple[str, bytes]:
     """``(type, CDR bytes)`` of a BGR frame as ``Image`` (bgr8) or ``CompressedImage``."""
-    header = _header(stamp_ns, frame_id)
+    header = message_header(stamp_ns, frame_id)
     if compressed:
         try:
             payload = encode_compressed(image, compressed)

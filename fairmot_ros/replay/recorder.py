@@ -21,6 +21,7 @@ from rclpy.clock import Clock, ClockType
 
 from fairmot_ros.bags import BagWriter, QosSpec, ensure_type
 from fairmot_ros.replay.session import RosSession, import_message_type, qos_profile, qos_spec
+from fairmot_ros.stamps import time_to_ns
 
 __all__ = ["BagRecorder"]
 
@@ -109,8 +110,7 @@ class BagRecorder:
             )
 
     def _on_clock(self, msg: object) -> None:
-        stamp = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
-        self.clock_ns = max(self.clock_ns or 0, stamp)
+        self.clock_ns = max(self.clock_ns or 0, time_to_ns(msg.clock))
 
     def _on_message(self, topic: str, data: bytes) -> None:
         if not self.closed:

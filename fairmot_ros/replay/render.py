@@ -22,6 +22,7 @@ from fairmot_ros.bags import BagReader
 from fairmot_ros.replay.eval import read_recorded_run
 from fairmot_ros.replay.frames import bag_frames
 from fairmot_ros.replay.results import FrameResult
+from fairmot_ros.stamps import NS_PER_SECOND
 from fairmot_ros.visualize import TrailHistory, draw_tracks
 
 __all__ = [
@@ -171,7 +172,7 @@ def render_bags(
     run = read_recorded_run(output_bag, input_bag, detections_topic, image_topics)
     stamps = sorted(run.frames.by_stamp)
     steps = np.diff(np.asarray(stamps, dtype=np.float64))
-    fps = 1e9 / float(np.median(steps)) if steps.size and np.median(steps) > 0 else 10.0
+    fps = NS_PER_SECOND / float(np.median(steps)) if steps.size and np.median(steps) > 0 else 10.0
     with BagReader(input_bag) as reader:
         frames = ((run.frames.by_stamp[f.stamp_ns], f.image)
                   for f in bag_frames(reader, run.image_topic))

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from fairmot_ros.stamps import time_to_ns
+
 __all__ = ["FrameResult", "detections_result", "mot_rows", "numeric_track_id"]
 
 
@@ -45,9 +47,8 @@ def detections_result(msg: Any, frame: int) -> FrameResult:
     tlwh = np.hstack([centres - sizes / 2.0, sizes])
     scores = np.array([d.results[0].hypothesis.score if len(d.results) else np.nan
                        for d in detections], dtype=np.float64)
-    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-    return FrameResult(frame, stamp, [str(d.id) for d in detections], tlwh, scores,
-                       frame_id=msg.header.frame_id)
+    return FrameResult(frame, time_to_ns(msg.header.stamp), [str(d.id) for d in detections],
+                       tlwh, scores, frame_id=msg.header.frame_id)
 
 
 def numeric_track_id(track_id: str, table: dict[str, int]) -> int:

@@ -9,7 +9,6 @@ in pixels of the source image.
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +24,7 @@ from vision_msgs.msg import (
     ObjectHypothesisWithPose,
 )
 
+from fairmot_ros.stamps import seconds_to_stamp
 from fairmot_ros.tracking import Track, TrackState
 
 __all__ = [
@@ -95,17 +95,14 @@ def detections_to_arrays(msg: Detection2DArray) -> tuple[list[str], np.ndarray, 
 
 def time_from_seconds(seconds: float) -> Time:
     """``builtin_interfaces/Time`` from float seconds (float64 keeps about 0.2 us at epoch)."""
-    sec = math.floor(seconds)
-    nanosec = min(round((seconds - sec) * 1e9), 999_999_999)
-    return Time(sec=int(sec), nanosec=int(nanosec))
+    sec, nanosec = seconds_to_stamp(seconds)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def duration_from_seconds(seconds: float) -> Duration:
     """``builtin_interfaces/Duration`` from float seconds (negative values become zero)."""
-    seconds = max(0.0, seconds)
-    sec = math.floor(seconds)
-    nanosec = min(round((seconds - sec) * 1e9), 999_999_999)
-    return Duration(sec=int(sec), nanosec=int(nanosec))
+    sec, nanosec = seconds_to_stamp(max(0.0, seconds))
+    return Duration(sec=sec, nanosec=nanosec)
 
 
 def _state(track: Track) -> int:

@@ -1,5 +1,5 @@
 # Loaded with -DCMAKE_PROJECT_INCLUDE=<this file> when an interface package is built against the
-# ROS 2 wheels from PyPI (scripts/setup and the colcon recipe in README.md do this).
+# ROS 2 wheels from PyPI (scripts/setup and the colcon recipe in doc/install.md do this).
 #
 # Why: the wheels' exported <pkg>__rosidl_generator_py targets carry the include directories of
 # the machine the wheels were built on (/opt/python/cp3XX-cp3XX/include/python3.XX and that

@@ -138,8 +138,8 @@ class Engine:
     ``spin_wait``: whether idle intra-op threads busy-wait for work (ONNX Runtime's own default
     is yes). Off by default: a tracker shares its cores with DDS, the image thread and other
     nodes, and on a loaded 2-core machine spinning threads made the shipped model up to 2x
-    slower, while on nearly idle cores they gained 10-30 % (README "Performance"); None leaves
-    ONNX Runtime's default.
+    slower, while on nearly idle cores they gained 10-30 % (doc/performance.md, "Core
+    pipeline"); None leaves ONNX Runtime's default.
     ``heads_at_peaks``: run the network without its ltrb, offset and re-ID heads and let the
     decoder evaluate them only at the peaks it keeps (:mod:`fairmot_ros.peak_heads`): same
     detections up to float32 summation order, about a fifth less CPU time for the shipped

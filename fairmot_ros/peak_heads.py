@@ -4,7 +4,8 @@ FairMOT's four heads are each ``conv3x3 -> activation -> conv1x1`` on one shared
 feature map. The heatmap head must run everywhere (its peaks decide where objects are), but
 the decoder reads ``ltrb``, ``offset`` and ``embedding`` only at the peaks it keeps (score
 above ``conf_thres``, at most K of them): computing those three heads over every cell is
-wasted work, about a fifth of the demonstration model's CPU time (README "Performance").
+wasted work, about a fifth of the demonstration model's CPU time (doc/performance.md, "Core
+pipeline").
 
 :func:`split_heads` cuts a dense-output model (as ``fairmot-export`` writes it, contract
 ``topk == 0``) into a *trunk* graph whose outputs are the dense ``heatmap`` and the shared
@@ -12,7 +13,7 @@ feature map (``head_features``, float32), and a :class:`PeakHeads` holding the t
 weights as matrices. :meth:`PeakHeads.evaluate` then computes the heads at the chosen cells:
 a 3x3 patch of the features per cell times the first layer's weights, the activation, the
 second layer. The values are the dense heads' values at those cells up to float32 summation
-order (measured on the demonstration model: README, Python API, "Heads at the peaks"), so
+order (measured on the demonstration model: doc/python-api.md, "Heads at the peaks"), so
 the decoder keeps its runtime ``conf_thres`` and ``topk`` and its exact selection rule.
 
 Only ``onnx`` and numpy are needed (no torch); the graph is never changed on disk.

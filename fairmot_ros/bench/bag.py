@@ -13,7 +13,8 @@ the large-data transport the demo uses. Reported, as JSON:
   ``Detection2DArray`` of 20 boxes per image) recorded beside the images;
 * the machine and its load average, since the figures are only as quiet as the machine was.
 
-Nothing here is a pass/fail test: the figures are printed, and README quotes them.
+Nothing here is a pass/fail test: the figures are printed, and doc/replay.md quotes them
+("Speed of play and record").
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Latency of one exported model through :class:`fairmot_ros.engine.Engine`, path by path.
 
 Three ways of feeding the same network are timed, because on a GPU they differ by the copies
-between host and device (the reference figures in the README quote a plain run and one with the
-input already on the device):
+between host and device (the reference figures in doc/performance.md, "GPU", quote a plain run
+and one with the input already on the device):
 
 ``numpy``
     ``Engine(io_binding=False).run(blob)``: ``InferenceSession.run`` with a numpy input; ONNX
@@ -158,13 +158,14 @@ def compare_precisions(
 ) -> dict:
     """How far FP16 outputs are from FP32 outputs of the same weights on the same input.
 
-    Besides the raw differences (also relative to each FP32 map's range, the README's FP16
-    yardstick), dense models get the heatmap facts that decide detections: which cells both
-    keep as peaks, whether the strongest and the confident FP32 peaks survive in FP16, and
-    how close the embeddings are at the common peaks. The heatmap's raw difference includes
-    cells that are a peak in one precision and suppressed in the other (peak suppression is
-    discontinuous), so ``max_abs_diff_at_common_peaks`` is its meaningful figure. Top-K models
-    only get the differences (near-equal peaks may swap places, which overstates the change).
+    Besides the raw differences (also relative to each FP32 map's range, the FP16 yardstick of
+    doc/export-training.md, "Accuracy of the exported model"), dense models get the heatmap
+    facts that decide detections: which cells both keep as peaks, whether the strongest and
+    the confident FP32 peaks survive in FP16, and how close the embeddings are at the common
+    peaks. The heatmap's raw difference includes cells that are a peak in one precision and
+    suppressed in the other (peak suppression is discontinuous), so
+    ``max_abs_diff_at_common_peaks`` is its meaningful figure. Top-K models only get the
+    differences (near-equal peaks may swap places, which overstates the change).
     """
     diffs = max_abs_diffs(fp32, fp16)
     result: dict = {"max_abs_diff": {k: significant(v) for k, v in diffs.items()}}

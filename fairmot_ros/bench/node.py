@@ -9,7 +9,7 @@ network for ``fairmot_ros.bench.null_model`` (same contract, input size and dens
 almost no compute), so the round trip is the node's own overhead plus DDS: conversion,
 letterbox, decoding, tracking, messages and publishing. Both sides are reliable unless
 ``--best-effort`` is given: with Fast DDS's default transports best effort loses most raw
-images between processes (README "Failure behaviour"), which would time the losses.
+images between processes (doc/failure-behaviour.md), which would time the losses.
 Formerly ``python -m fairmot_ros.ros.bench_node``; its DDS side is now
 ``fairmot_ros.bench.dds_harness``.
 """

@@ -1,4 +1,5 @@
 """ROS 2 adapters around the ROS-free core: the tracker node and its message conversions.
 
-This is the only sub-package that imports rclpy or ROS message packages.
+Besides this sub-package only the DDS side of ``fairmot_ros.replay`` and
+``fairmot_ros.bench.dds_harness`` import rclpy or ROS message packages (see ``fairmot_ros``).
 """

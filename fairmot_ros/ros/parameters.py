@@ -1,10 +1,10 @@
 """Every parameter of the tracker node: name, type, default, description, range, mutability.
 
 This table is the single source for the node's declarations, for ``config/tracker.yaml`` and
-for the README's parameter table (``python -m fairmot_ros.ros.parameters --markdown``), so the
-three cannot drift apart. Tracker parameters are generated from the fields of the core's
-``TrackerConfig`` (prefixed ``tracker.``) and validated by ``TrackerConfig.validate``, so a
-runtime change is checked by the same rules the core applies.
+for the parameter table of doc/parameters.md (``python -m fairmot_ros.ros.parameters
+--markdown``), so the three cannot drift apart. Tracker parameters are generated from the
+fields of the core's ``TrackerConfig`` (prefixed ``tracker.``) and validated by
+``TrackerConfig.validate``, so a runtime change is checked by the same rules the core applies.
 
 Parameters that need the ONNX session or the subscriptions to be rebuilt are read-only: set
 them in the YAML file or on the command line and restart (or clean up and reconfigure the
@@ -76,7 +76,7 @@ class ParamSpec:
 
     @property
     def constraints(self) -> str:
-        """Human-readable constraints, shown in the README and in ``ros2 param describe``."""
+        """Human-readable constraints, shown in doc/parameters.md and ``ros2 param describe``."""
         parts = []
         if self.choices:
             parts.append("one of " + ", ".join(self.choices))
@@ -484,7 +484,7 @@ def declare_parameters(node: Any) -> dict[str, Any]:
 
 
 def markdown_table(specs: Iterable[ParamSpec] = ALL_PARAMETERS) -> str:
-    """The README parameter table, generated from the declarations."""
+    """The parameter table of doc/parameters.md, generated from the declarations."""
     kinds = {bool: "bool", int: "int", float: "double", str: "string", list: "string[]"}
     lines = [
         "| parameter | type | default | constraints | description |",
@@ -543,7 +543,8 @@ def yaml_config(node_key: str = "/**") -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--markdown", action="store_true", help="print the README table")
+    group.add_argument("--markdown", action="store_true",
+                       help="print the parameter table of doc/parameters.md")
     group.add_argument("--yaml", action="store_true", help="print a defaults parameters file")
     args = parser.parse_args(argv)
     sys.stdout.write(markdown_table() if args.markdown else yaml_config())

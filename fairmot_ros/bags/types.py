@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fairmot_ros.bags.records import BagError
+from fairmot_ros.stamps import stamp_to_ns
 
 __all__ = [
     "deserialize",
@@ -172,4 +173,4 @@ def header_stamp_ns(data: bytes | memoryview) -> int:
         raise BagError("message too short for a header stamp")
     order = "<" if data[1] == 1 else ">"
     sec, nanosec = struct.unpack_from(f"{order}iI", data, 4)
-    return sec * 1_000_000_000 + nanosec
+    return stamp_to_ns(sec, nanosec)

@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from fairmot_ros.bags import BagError, BagReader, BagWriter
+from fairmot_ros.evaluation.metrics import SUMMARY_METRICS
 from fairmot_ros.evaluation.mot_io import write_mot_results
 from fairmot_ros.replay.eval import input_frame_numbers, read_recorded_run, score_rows
 from fairmot_ros.replay.frames import bag_frames, video_to_bag
@@ -67,6 +68,7 @@ from fairmot_ros.sequences import (
     open_sequence,
     parse_range,
 )
+from fairmot_ros.stamps import NS_PER_SECOND, ns_to_stamp
 
 __all__ = ["build_parser", "main", "run_demo"]
 
@@ -209,8 +211,8 @@ def write_answers(path: Path, results: dict[int, FrameResult], frame_ids: dict[i
             result = results[frame]
             record = {
                 "frame": frame,
-                "stamp": {"sec": result.stamp_ns // 1_000_000_000,
-                          "nanosec": result.stamp_ns % 1_000_000_000},
+                "stamp": dict(zip(("sec", "nanosec"), ns_to_stamp(result.stamp_ns),
+                                  strict=True)),
                 "frame_id": frame_ids.get(frame, ""),
                 "round_trip_ms": round(1000 * result.round_trip_s, 2)
                 if result.round_trip_s is not None else None,
@@ -264,9 +266,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         lines.append(f"metrics    skipped: {summary['metrics_note']}")
     else:
         lines.append(
-            "metrics    " + ", ".join(f"{k} {metrics[k]}" for k in
-                                      ("MOTA", "IDF1", "HOTA", "precision", "recall", "IDSW",
-                                       "MT", "ML", "gt_ids"))
+            "metrics    " + ", ".join(f"{k} {metrics[k]}" for k in SUMMARY_METRICS)
         )
     for name, path in summary["outputs"].items():
         lines.append(f"{name:<10} {path}")
@@ -320,7 +320,7 @@ def make_input_bag(sequence: MotSequence, cache: Path = BAG_CACHE) -> Path:
 def _median_fps(stamps: list[int]) -> float:
     steps = np.diff(np.asarray(sorted(stamps), dtype=np.float64))
     step = float(np.median(steps)) if steps.size else 0.0
-    return 1e9 / step if step > 0 else 30.0
+    return NS_PER_SECOND / step if step > 0 else 30.0
 
 
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from fairmot_ros.replay.node_reports import CameraReports
 from fairmot_ros.replay.results import FrameResult, detections_result
 from fairmot_ros.replay.session import ReplayError, RosSession
 from fairmot_ros.ros import diagnostic_keys as keys
+from fairmot_ros.stamps import time_to_ns
 
 __all__ = [
     "CAMERA_FRAME_ID",
@@ -51,7 +52,7 @@ _STATE_NAMES = {
 
 
 def _stamp_ns(header: Any) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+    return time_to_ns(header.stamp)
 
 
 def result_from_detections(msg: Detection2DArray, frame: int) -> FrameResult:

@@ -1,7 +1,7 @@
 """What became of a frame sent to the tracker node in lock-step: answered, refused or dropped.
 
 The node answers a frame it tracks with outputs stamped like it. A frame it refuses (by reason:
-README "Failure behaviour") or drops gets no output, but the node then publishes its
+doc/failure-behaviour.md) or drops gets no output, but the node then publishes its
 ``/diagnostics`` report at once instead of at the next period
 (``fairmot_ros.ros.diagnostics.PromptReports``). :class:`CameraReports` keeps the latest
 refusal counters (by reason) and drop counter of one camera: the status whose ``hardware_id``

@@ -34,6 +34,7 @@ from fairmot_ros.bags import BagMessage, BagReader, QosSpec, header_stamp_ns
 from fairmot_ros.replay.frames import COMPRESSED_TYPE, IMAGE_TYPE, choose_image_topic
 from fairmot_ros.replay.message_packages import MessagePackageError, message_class
 from fairmot_ros.replay.session import ReplayError, RosSession, import_message_type, qos_profile
+from fairmot_ros.stamps import ns_to_seconds, ns_to_stamp, seconds_to_ns
 
 __all__ = ["AnswerWatcher", "BagPlayer", "PlayOptions", "PlayStats"]
 
@@ -227,7 +228,7 @@ class BagPlayer:
             return
         self._clock_due = now + 1.0 / (self.options.clock_hz or DEFAULT_CLOCK_HZ)
         msg = self._clock_type()
-        msg.clock.sec, msg.clock.nanosec = divmod(int(bag_time_ns), 1_000_000_000)
+        msg.clock.sec, msg.clock.nanosec = ns_to_stamp(int(bag_time_ns))
         self.clock.publish(msg)
         self.stats.clock_messages += 1
 
@@ -283,13 +284,13 @@ class BagPlayer:
                 bag_start = message.log_time_ns
                 self._preroll_clock(bag_start)
                 start_wall = time.monotonic()
-            offset = (message.log_time_ns - bag_start) / 1e9 / rate
+            offset = ns_to_seconds(message.log_time_ns - bag_start) / rate
             if not options.lockstep:
                 target = start_wall + offset
                 if time.monotonic() - target > 0.5:  # fell behind: count, do not burst
                     stats.late_publishes += 1
-                self._wait_until(target, lambda b=bag_start, w=start_wall: b + round(
-                    (time.monotonic() - w) * rate * 1e9))
+                self._wait_until(target, lambda b=bag_start, w=start_wall: b + seconds_to_ns(
+                    (time.monotonic() - w) * rate))
             else:
                 self.publish_clock(message.log_time_ns, force=True)
             is_image = message.topic == self.image_topic if self.image_topic is not None \

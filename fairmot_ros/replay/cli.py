@@ -218,6 +218,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         "published": dict(stats.published),
         "seconds": round(stats.seconds, 2),
         "skipped_unknown_types": stats.skipped_types,
+        "skipped_service_events": stats.skipped_service_events,
         "image_stamps_out_of_order": stats.stamps_out_of_order,
         "late_publishes": stats.late_publishes,
         "clock_messages": stats.clock_messages,

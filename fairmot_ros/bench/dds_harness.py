@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fairmot_ros.ros import diagnostic_keys as keys
+
 __all__ = ["run_node_benchmark"]
 
 _DISCOVERY_TIMEOUT = 120.0
@@ -175,22 +177,21 @@ def _camera_values(diagnostics: list, cameras: list[str]) -> dict[str, dict]:
     for array in diagnostics:
         for status in array.status:
             values = {kv.key: kv.value for kv in status.values}
-            name = status.name.rsplit(": ", 1)[-1]
+            name = status.name.removeprefix(keys.STATUS_PREFIX)
             if name not in out:
                 continue
             out[name]["last"] = values
-            if float(values.get("output rate (Hz)", 0) or 0) > 0:
-                out[name]["processing_ms"].append(float(values["processing latency mean (ms)"]))
-                out[name]["age_ms"].append(float(values["image age at publish mean (ms)"]))
+            if float(values.get(keys.OUTPUT_RATE, 0) or 0) > 0:
+                out[name]["processing_ms"].append(float(values[keys.PROCESSING_MEAN]))
+                out[name]["age_ms"].append(float(values[keys.AGE_AT_PUBLISH_MEAN]))
     return out
 
 
 def _totals(values: dict[str, str]) -> dict[str, int]:
-    keys = {"received": "frames received", "published": "frames published",
-            "dropped_busy": "frames dropped (replaced while busy)",
-            "missed_before_node": "frames missed before the node (sequence gaps)",
-            "rejected": "frames rejected (undecodable)"}  # fmt: skip
-    return {short: int(values[key]) for short, key in keys.items() if key in values}
+    totals = {"received": keys.FRAMES_RECEIVED, "published": keys.FRAMES_PUBLISHED,
+              "dropped_busy": keys.FRAMES_DROPPED, "missed_before_node": keys.FRAMES_MISSED,
+              "rejected": keys.FRAMES_REJECTED}  # fmt: skip
+    return {short: int(values[key]) for short, key in totals.items() if key in values}
 
 
 def run_node_benchmark(
@@ -275,7 +276,7 @@ def run_node_benchmark(
     for array in diagnostics:
         for status in array.status:
             for kv in status.values:
-                if kv.key == "execution provider":
+                if kv.key == keys.EXECUTION_PROVIDER:
                     provider = kv.value
     if any("error" in r for r in results) and not any(r.get("answered") for r in results):
         tail = " ".join(node_log.strip().splitlines()[-3:])[-400:]

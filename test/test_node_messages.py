@@ -13,10 +13,10 @@ from fairmot_ros_msgs.msg import Track as TrackMsg  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from vision_msgs.msg import Detection2D  # noqa: E402
 
+from fairmot_ros.replay.results import detections_result  # noqa: E402
 from fairmot_ros.ros.diagnostics import CameraStats, camera_status, engine_status  # noqa: E402
 from fairmot_ros.ros.track_messages import (  # noqa: E402
     detection_array,
-    detections_to_arrays,
     duration_from_seconds,
     time_from_seconds,
     track_array,
@@ -50,24 +50,29 @@ def _header() -> Header:
     return header
 
 
-def test_detections_to_arrays_inverts_detection_array(
+def _arrays(msg) -> tuple[list[str], np.ndarray, np.ndarray]:
+    result = detections_result(msg, frame=1)
+    return result.ids, result.tlwh, result.scores
+
+
+def test_detections_result_inverts_detection_array(
     tracker_after_three_frames: JDETracker,
 ) -> None:
     tracks = tracker_after_three_frames.all_tracks()
     msg = detection_array(tracks, _header(), "person", "front/")
-    ids, tlwh, scores = detections_to_arrays(msg)
+    ids, tlwh, scores = _arrays(msg)
     assert ids == [f"front/{t.track_id}" for t in tracks] and len(ids) == 2
     np.testing.assert_allclose(tlwh, [t.tlwh for t in tracks])
     np.testing.assert_allclose(scores, [t.score for t in tracks], rtol=1e-6)
 
 
-def test_detections_to_arrays_empty_and_without_hypothesis() -> None:
-    ids, tlwh, scores = detections_to_arrays(detection_array([], _header(), "person"))
+def test_detections_result_empty_and_without_hypothesis() -> None:
+    ids, tlwh, scores = _arrays(detection_array([], _header(), "person"))
     assert ids == [] and tlwh.shape == (0, 4) and scores.shape == (0,)
     msg = detection_array([], _header(), "person")
     msg.detections = [Detection2D(id="4")]
     msg.detections[0].bbox.center.position.x, msg.detections[0].bbox.size_x = 10.0, 4.0
-    ids, tlwh, scores = detections_to_arrays(msg)
+    ids, tlwh, scores = _arrays(msg)
     assert ids == ["4"] and np.isnan(scores[0])
     np.testing.assert_allclose(tlwh, [[8.0, 0.0, 4.0, 0.0]])
 

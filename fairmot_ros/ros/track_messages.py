@@ -29,7 +29,6 @@ from fairmot_ros.tracking import Track, TrackState
 
 __all__ = [
     "detection_array",
-    "detections_to_arrays",
     "duration_from_seconds",
     "time_from_seconds",
     "track_array",
@@ -72,25 +71,6 @@ def detection_array(
         )
     out.detections = detections
     return out
-
-
-def detections_to_arrays(msg: Detection2DArray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Inverse of :func:`detection_array`: ids, tlwh boxes (N,4) and scores (N,) of a message.
-
-    Consumers (the demo's MOT file, tests) read back exactly what was published; a detection
-    without a hypothesis gets score NaN rather than a made-up value.
-    """
-    detections = list(msg.detections)
-    tlwh = np.array(
-        [[d.bbox.center.position.x - d.bbox.size_x / 2.0,
-          d.bbox.center.position.y - d.bbox.size_y / 2.0, d.bbox.size_x, d.bbox.size_y]
-         for d in detections], dtype=np.float64,
-    ).reshape(-1, 4)
-    scores = np.array(
-        [d.results[0].hypothesis.score if d.results else np.nan for d in detections],
-        dtype=np.float64,
-    )
-    return [d.id for d in detections], tlwh, scores
 
 
 def time_from_seconds(seconds: float) -> Time:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fairmot_ros.bags.qos import qos_from_yaml
-from fairmot_ros.bags.records import BagError, BagMessage, FileReport, TopicInfo
+from fairmot_ros.bags.records import BagError, BagMessage, StorageFile, TopicInfo
 from fairmot_ros.bags.types import split_definitions
 
 __all__ = ["McapFile"]
@@ -25,17 +25,13 @@ _RECORD_LIMIT = 1 << 31
 _DAMAGE = (Exception,)
 
 
-class McapFile:
+class McapFile(StorageFile):
     """Topics, counts, definitions and messages of one ``.mcap`` file."""
 
     storage = "mcap"
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.report = FileReport(path.name, self.storage, size=path.stat().st_size)
-        self.topics: dict[str, TopicInfo] = {}
-        self.definitions: dict[str, dict[str, str]] = {}
-        self.start_ns = self.end_ns = 0
+        super().__init__(path)
         self._topic_of: dict[int, tuple[str, str]] = {}  # channel id -> (topic, type)
         self._indexed = False
         try:

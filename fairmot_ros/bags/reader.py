@@ -22,13 +22,13 @@ from typing import Any
 
 from fairmot_ros.bags.mcap_file import McapFile
 from fairmot_ros.bags.metadata import BagMetadata, read_metadata
-from fairmot_ros.bags.records import BagError, BagMessage, FileReport, TopicInfo
+from fairmot_ros.bags.records import BagError, BagMessage, FileReport, StorageFile, TopicInfo
 from fairmot_ros.bags.sqlite_file import Sqlite3File
 from fairmot_ros.bags.types import deserialize, ensure_type
 
 __all__ = ["BagReader"]
 
-_STORAGE_FILES: dict[str, type] = {".mcap": McapFile, ".db3": Sqlite3File}
+_STORAGE_FILES: dict[str, type[StorageFile]] = {".mcap": McapFile, ".db3": Sqlite3File}
 _IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 
@@ -61,7 +61,7 @@ class BagReader:
         self.custom_data: dict[str, str] = {}
         self.topics: dict[str, TopicInfo] = {}
         self.start_ns = self.end_ns = self.message_count = 0
-        self._storages: list[Any] = []
+        self._storages: list[StorageFile] = []
         self._definitions: dict[str, dict[str, str]] = {}
         self._compressed_messages = False
         self._scratch: tempfile.TemporaryDirectory | None = None
@@ -237,8 +237,7 @@ class BagReader:
 
     def close(self) -> None:
         for storage in self._storages:
-            if hasattr(storage, "close"):
-                storage.close()
+            storage.close()
         self._storages = []
         if self._scratch is not None:
             self._scratch.cleanup()

@@ -6,11 +6,13 @@ from any storage format.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fairmot_ros.bags.qos import QosSpec
 
-__all__ = ["BagError", "BagMessage", "FileReport", "TopicInfo"]
+__all__ = ["BagError", "BagMessage", "FileReport", "StorageFile", "TopicInfo"]
 
 
 class BagError(RuntimeError):
@@ -63,3 +65,24 @@ class FileReport:
             return f"{self.name}: {self.messages} message(s), intact{how}"
         return (f"{self.name}: {self.messages} intact message(s), read up to byte "
                 f"{self.read_bytes} of {self.size}; {self.problem}")
+
+
+class StorageFile:
+    """What the reader needs of one storage file, whatever its format: topics with their counts,
+    the definitions it carries, its time span, a report, and its messages."""
+
+    storage = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.report = FileReport(path.name, self.storage, size=path.stat().st_size)
+        self.topics: dict[str, TopicInfo] = {}
+        self.definitions: dict[str, dict[str, str]] = {}  # type -> its and its fields' texts
+        self.start_ns = self.end_ns = 0
+
+    def messages(self, wanted: set[str]) -> Iterator[BagMessage]:
+        """Messages of the ``wanted`` topics, in log-time order where the format allows."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the file holds open (nothing by default)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fairmot_ros.bags.qos import qos_from_yaml
-from fairmot_ros.bags.records import BagError, BagMessage, FileReport, TopicInfo
+from fairmot_ros.bags.records import BagError, BagMessage, StorageFile, TopicInfo
 from fairmot_ros.bags.types import split_definitions
 
 __all__ = ["Sqlite3File"]
@@ -40,17 +40,13 @@ def _connect(path: Path) -> tuple[sqlite3.Connection, str]:
     return connection, note
 
 
-class Sqlite3File:
+class Sqlite3File(StorageFile):
     """Topics, counts, definitions and messages of one ``.db3`` file."""
 
     storage = "sqlite3"
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.report = FileReport(path.name, self.storage, size=path.stat().st_size)
-        self.topics: dict[str, TopicInfo] = {}
-        self.definitions: dict[str, dict[str, str]] = {}
-        self.start_ns = self.end_ns = 0
+        super().__init__(path)
         self._ids: dict[str, int] = {}
         try:
             self._db, note = _connect(path)

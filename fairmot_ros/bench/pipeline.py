@@ -5,9 +5,11 @@
 
 Frames (PETS09-S2L1 by default, or synthetic) are encoded once, untimed, as the bytes of a
 raw ``sensor_msgs/Image`` would hold them; each timed frame then goes through what the node
-does with it, without DDS: image conversion (``raw_to_bgr``, the node's own), letterbox and
-input tensor, inference, decoding, tracking. Stage times come from the detector's cheap
-timing hooks (``Detector.last_timings``), so the figures are the node's code path. This is the
+does with it, without DDS: image conversion (``raw_to_bgr``, the node's own), then the node's
+``CameraPipeline.step``: letterbox and input tensor, inference, decoding, tracking (camera
+motion, tracker, output filters). Stage times come from the cheap timing hooks of the detector
+(``Detector.last_timings``) and of the step (``FrameOutcome.track_s``), so the figures are the
+node's code path. This is the
 former ``python -m fairmot_ros.evaluation.benchmark``; ``fps`` is computed the same way.
 """
 
@@ -164,8 +166,9 @@ def run(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from fairmot_ros.bench.common import BenchError, document, load_average, rss_mb, summarize_ms
+    from fairmot_ros.pipeline import CameraPipeline
     from fairmot_ros.ros.image_codec import raw_to_bgr
-    from fairmot_ros.tracking import JDETracker, TrackerConfig
+    from fairmot_ros.tracking import TrackerConfig
 
     if args.frames <= 0 or args.warmup < 0:
         raise BenchError("--frames must be positive and --warmup >= 0")
@@ -174,7 +177,7 @@ def run(args: argparse.Namespace) -> dict:
     height, width = frames[0].shape[:2]
     raw = [encode_raw(frame, args.encoding) for frame in frames]
     detector, model = make_detector(args)
-    tracker = JDETracker(TrackerConfig(frame_rate=frame_rate))
+    pipeline = CameraPipeline(TrackerConfig(frame_rate=frame_rate), detector)
     parts: dict[str, list[float]] = {name: [] for name in STAGES}
     total: list[float] = []
     detections: list[int] = []
@@ -183,9 +186,7 @@ def run(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         image = raw_to_bgr(args.encoding, height, width, step, False, data)
         converted = time.perf_counter()
-        dets = detector.detect(image)
-        detected = time.perf_counter()
-        tracker.update(dets.boxes, dets.scores, dets.embeddings, i / frame_rate)
+        outcome = pipeline.step(image, i / frame_rate)
         end = time.perf_counter()
         if i < args.warmup:
             continue
@@ -194,9 +195,9 @@ def run(args: argparse.Namespace) -> dict:
         parts["letterbox"].append(timings["preprocess"] * 1e3)
         parts["inference"].append(timings["inference"] * 1e3)
         parts["decode"].append(timings["decode"] * 1e3)
-        parts["tracking"].append((end - detected) * 1e3)
+        parts["tracking"].append(outcome.track_s * 1e3)
         total.append((end - start) * 1e3)
-        detections.append(len(dets))
+        detections.append(len(outcome.detections))
     stages = {name: summarize_ms(values) for name, values in parts.items()}
     without_network = [t - inf for t, inf in zip(total, parts["inference"], strict=True)]
     settings = {"frames": args.frames, "warmup": args.warmup, "threads": args.threads,

@@ -1,8 +1,9 @@
 """``fairmot-eval``: run an exported model through the core over a sequence and score it.
 
-The loop is the original ``eval_seq`` (spec section 5.6) on the ROS-free core: letterbox +
-ONNX Runtime + decoding (``Detector``), ``JDETracker`` with default settings and timestamps
-``frame / fps``, Kalman boxes kept when w*h > 100 and not w/h > 1.6, MOT result lines. The
+The loop is the original ``eval_seq`` (spec section 5.6) on the ROS-free core, one
+``CameraPipeline.step`` per frame (the node's own loop): letterbox + ONNX Runtime + decoding
+(``Detector``), ``JDETracker`` with default settings and timestamps ``frame / fps``, Kalman
+boxes kept when w*h > 100 and not w/h > 1.6, MOT result lines. The
 default is the shipped model on PETS09-S2L1 frames 401-795, the range never used to train it.
 ``--perturb`` wraps the frame source in a perturbation chain (``perturb.py``), so the same
 loop measures robustness to noise, blur, compression and exposure changes.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +45,8 @@ def track_sequence(
     included in the timing, and ``warp_log`` (if given) receives ``(frame, warp)``.
     """
     from fairmot_ros.detector import Detector
-    from fairmot_ros.tracking import JDETracker, TrackerConfig, filter_tracks
-    from fairmot_ros.tracking.camera_motion import estimator_for
+    from fairmot_ros.pipeline import CameraPipeline
+    from fairmot_ros.tracking import TrackerConfig
 
     engine_kwargs: dict = {"threads": threads}
     if providers:
@@ -54,22 +54,17 @@ def track_sequence(
     detector = Detector(model, conf_thres=conf_thres, **engine_kwargs)
     fps = sequence.frame_rate if sequence.frame_rate > 0 else 30.0
     config = TrackerConfig(frame_rate=fps, conf_thres=conf_thres, camera_motion=camera_motion)
-    tracker = JDETracker(config)
-    estimator = estimator_for(config.camera_motion)
+    pipeline = CameraPipeline(config, detector)
     rows: list[tuple[int, int, np.ndarray]] = []
     busy = 0.0
     frames = 0
     for frame_index, image in sequence.frames():
-        started = time.perf_counter()
-        dets = detector.detect(image)
-        warp = None if estimator is None else estimator.estimate(image, dets.boxes)
-        tracks = tracker.update(dets.boxes, dets.scores, dets.embeddings, frame_index / fps,
-                                warp=warp)
+        outcome = pipeline.step(image, frame_index / fps)
         if warp_log is not None:
-            warp_log.append((frame_index, warp))
-        busy += time.perf_counter() - started
+            warp_log.append((frame_index, outcome.warp))
+        busy += outcome.detect_s + outcome.track_s
         frames += 1
-        for track in filter_tracks(tracks, config.min_box_area, config.max_aspect_ratio):
+        for track in outcome.tracks:
             rows.append((frame_index, int(track.track_id), np.asarray(track.tlwh, dtype=float)))
     timing = {
         "frames": frames,
@@ -77,6 +72,7 @@ def track_sequence(
         "fps": round(frames / busy, 2) if busy > 0 else 0.0,
         "provider": detector.engine.active_provider,
     }
+    estimator = pipeline.motion
     if estimator is not None:
         timing["camera_motion_failures"] = estimator.failures
         timing["camera_motion_ms_mean"] = round(1000 * estimator.seconds / max(frames, 1), 3)

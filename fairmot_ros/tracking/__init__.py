@@ -7,7 +7,7 @@ from fairmot_ros.tracking.config import TrackerConfig
 from fairmot_ros.tracking.filters import filter_tracks, keep_mask
 from fairmot_ros.tracking.kalman import KalmanFilter
 from fairmot_ros.tracking.track import Track, TrackState
-from fairmot_ros.tracking.tracker import JDETracker
+from fairmot_ros.tracking.tracker import JDETracker, TrackerUpdate
 
 __all__ = [
     "JDETracker",
@@ -15,6 +15,7 @@ __all__ = [
     "Track",
     "TrackState",
     "TrackerConfig",
+    "TrackerUpdate",
     "filter_tracks",
     "keep_mask",
 ]

@@ -17,6 +17,10 @@ lapjv cost-limit solver. What differs, on purpose:
 * **Time going backwards** (a bag restarting, a clock jump): the store is cleared and the next
   update counts as a first frame; ids keep increasing so old and new people never share an id.
   ``time_reversals`` counts these. Equal timestamps are a zero-length step.
+* **Events as values.** :meth:`JDETracker.step` returns what the update did besides the tracks
+  (:class:`TrackerUpdate`: a time reversal, tracks removed by the ``max_tracks`` cap,
+  detections refused for their size), so no caller compares counters before and after;
+  :meth:`JDETracker.update` returns the tracks alone, as the original does.
 * **Per-instance ids** starting at 1 (the original counter is process-wide); ``reset()``
   restarts them.
 * **Bounded memory.** The original keeps every removed track forever, but its removed list
@@ -30,6 +34,8 @@ lapjv cost-limit solver. What differs, on purpose:
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -109,6 +115,22 @@ def _boxes_of(means: np.ndarray) -> np.ndarray:
     return boxes
 
 
+@dataclass(frozen=True, slots=True)
+class TrackerUpdate:
+    """What one :meth:`JDETracker.step` did.
+
+    ``tracks``: the activated tracks (what :meth:`JDETracker.update` returns);
+    ``time_reversal``: the timestamp went back, so the store was emptied before this frame's
+    detections were tracked; ``capped``: tracks removed by ``config.max_tracks``;
+    ``invalid_detections``: detections dropped for a non-positive width or height.
+    """
+
+    tracks: list[Track]
+    time_reversal: bool = False
+    capped: int = 0
+    invalid_detections: int = 0
+
+
 class JDETracker:
     """Online multi-object tracker; call :meth:`update` once per frame, in time order."""
 
@@ -184,14 +206,29 @@ class JDETracker:
         seconds. The returned boxes (``tlwh``/``tlbr``) are Kalman posteriors. ``warp``: the
         2x3 affine map from the previous image's pixels to this one's (camera motion, see
         ``camera_motion.py``), applied to every live track before prediction; None (the
-        original) leaves the states untouched.
+        original) leaves the states untouched. :meth:`step` does the same and also says what
+        else happened.
         """
+        return self.step(boxes, scores, embeddings, timestamp, warp).tracks
+
+    def step(
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        embeddings: np.ndarray,
+        timestamp: float,
+        warp: np.ndarray | None = None,
+    ) -> TrackerUpdate:
+        """:meth:`update`, returning the activated tracks with this update's events."""
         if warp is not None:
             warp = check_warp(warp)
-        boxes, scores, embeddings, timestamp = self._validated(boxes, scores, embeddings, timestamp)
+        boxes, scores, embeddings, timestamp, invalid = self._validated(
+            boxes, scores, embeddings, timestamp
+        )
         if warp is not None:
             self._warp_tracks(warp)
-        if self.clock.goes_back(timestamp):
+        reversal = self.clock.goes_back(timestamp)
+        if reversal:
             self.time_reversals += 1
             self._clear()
         first_frame = not self.clock.started
@@ -200,17 +237,17 @@ class JDETracker:
         if len(scores):
             self._dim = embeddings.shape[1]
         self._expire_silent()
-        activated = self._step(boxes, scores, embeddings, dt, first_frame)
-        return self._cap_tracks(activated)
-
-    def _cap_tracks(self, activated: list[Track]) -> list[Track]:
-        """Hold the store to ``config.max_tracks`` whatever the other settings: lost tracks go
-        first, those lost longest first, then tracked ones (tentative before confirmed, least
-        recently updated first). Counted in ``capped_tracks``; returns ``activated`` less the
-        removed tracks."""
+        activated = self._associate(boxes, scores, embeddings, dt, first_frame)
         excess = len(self._tracked) + len(self._lost) - self._config.max_tracks
-        if excess <= 0:
-            return activated
+        if excess > 0:
+            activated = self._cap_tracks(activated, excess)
+        return TrackerUpdate(activated, reversal, max(excess, 0), invalid)
+
+    def _cap_tracks(self, activated: list[Track], excess: int) -> list[Track]:
+        """Hold the store to ``config.max_tracks`` whatever the other settings: the ``excess``
+        tracks to remove are the lost ones first, those lost longest first, then tracked ones
+        (tentative before confirmed, least recently updated first). Counted in
+        ``capped_tracks``; returns ``activated`` less the removed tracks."""
         by_age = sorted(self._lost, key=lambda t: t.frame_id)
         by_age += sorted(self._tracked, key=lambda t: (t.is_activated, t.frame_id))
         removed = {id(t) for t in by_age[:excess]}
@@ -245,7 +282,9 @@ class JDETracker:
 
     def _validated(
         self, boxes: np.ndarray, scores: np.ndarray, embeddings: np.ndarray, timestamp: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int]:
+        """The inputs as arrays, less the detections with a non-positive size (their number
+        comes last); ValueError for anything that cannot be tracked."""
         try:
             timestamp = float(timestamp)
         except (TypeError, ValueError):
@@ -257,7 +296,7 @@ class JDETracker:
         embeddings = np.asarray(embeddings)
         n = scores.size if scores.ndim <= 1 else -1
         if n == 0 and boxes.size == 0 and embeddings.size == 0:
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, self._dim or 0)), timestamp
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, self._dim or 0)), timestamp, 0
         if scores.ndim != 1:
             raise ValueError(f"scores must have shape (N,), got {scores.shape}")
         if boxes.shape != (n, 4):
@@ -283,10 +322,12 @@ class JDETracker:
         if (np.add.reduce(wide * wide, axis=1) == 0).any():  # norm 0, as np.linalg.norm says
             raise ValueError("embeddings contain an all-zero row (no direction to match)")
         valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        invalid = 0
         if not np.all(valid):
-            self.dropped_detections += int(np.count_nonzero(~valid))
+            invalid = int(np.count_nonzero(~valid))
+            self.dropped_detections += invalid
             boxes, scores, embeddings = boxes[valid], scores[valid], embeddings[valid]
-        return boxes, scores.astype(np.float64), embeddings, timestamp
+        return boxes, scores.astype(np.float64), embeddings, timestamp, invalid
 
     def _expire_silent(self) -> None:
         """Drop tracks silent for longer than the original could ever keep them (gaps)."""
@@ -358,7 +399,7 @@ class JDETracker:
             (refound if reactivate else updated).append(track)
         return updated, refound
 
-    def _step(
+    def _associate(
         self,
         boxes: np.ndarray,
         scores: np.ndarray,

@@ -58,17 +58,3 @@ def test_store_resets_caps_and_publishers_are_counted() -> None:
     assert values["tracks removed by max_tracks"] == "3"
     assert camera_status("cam0", "/i", summary, 2, True).level == DiagnosticStatus.WARN
     assert stats.interval(1.0).publishers == 0  # counted per period
-
-
-def test_a_publisher_counts_as_returning_only_after_its_images_were_tracked() -> None:
-    from fairmot_ros.ros.cameras import make_cameras
-    from fairmot_ros.tracking import TrackerConfig
-
-    (camera,) = make_cameras(("image",), ("cam0",), TrackerConfig(), 0)
-    assert camera.note_publisher(b"live") is False
-    assert camera.note_publisher(b"bag") is False  # a new publisher: a restarted bag, say
-    assert camera.note_publisher(b"live") is True  # the first one again: two take turns
-    assert camera.note_publisher(None) is False
-    for k in range(100):
-        camera.note_publisher(bytes([k]))
-    assert len(camera.tracked_publishers) == 64 and b"live" not in camera.tracked_publishers

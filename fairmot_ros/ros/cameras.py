@@ -1,8 +1,9 @@
-"""One camera served by the node: its topics, tracklet store, id space, mailbox and counters.
+"""One camera served by the node, on its ROS side: names, handles and statistics.
 
-All cameras share the node's single detector (one ONNX Runtime session); everything that
-depends on the camera's own history lives here, so two cameras never share track ids,
-trails or statistics.
+Everything that depends on the camera's own tracking history (tracker, camera motion, the
+policy that empties the store) is its ROS-free :class:`fairmot_ros.pipeline.CameraPipeline`;
+all cameras share the node's single detector (one ONNX Runtime session). So two cameras never
+share track ids, trails or statistics.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fairmot_ros.ros.diagnostics import CameraStats
-from fairmot_ros.tracking import JDETracker, TrackerConfig
+from fairmot_ros.pipeline import CameraPipeline
+from fairmot_ros.ros.camera_stats import CameraStats
+from fairmot_ros.tracking import TrackerConfig
 from fairmot_ros.visualize import TrailHistory
 
-__all__ = ["Camera", "PendingFrame", "make_cameras", "publisher_key"]
+__all__ = ["Camera", "PendingFrame", "SequenceGaps", "make_cameras", "publisher_key"]
 
 # Publishers whose sequence numbers are remembered per camera (the most recently heard).
 _MAX_PUBLISHERS = 64
@@ -34,33 +36,43 @@ class PendingFrame:
     publisher: bytes | None = None  # GID of the publisher that sent it (from MessageInfo)
 
 
+class SequenceGaps:
+    """Frames lost before the node, from gaps in each publisher's sequence numbers."""
+
+    def __init__(self) -> None:
+        # Latest publication sequence number per publisher GID, in order of last use.
+        self.last_sequence: dict[bytes, int] = {}
+
+    def missed_before(self, info: dict) -> int:
+        """Frames of this message's publisher that never reached us since its previous one."""
+        sequence = info.get("publication_sequence_number")
+        gid = info.get("publisher_gid")
+        if sequence is None or gid is None:
+            return 0
+        key = publisher_key(info)
+        last = self.last_sequence.pop(key, None)
+        self.last_sequence[key] = sequence  # newest last: the dict is in order of last use
+        if len(self.last_sequence) > _MAX_PUBLISHERS:  # publishers come and go on long runs
+            del self.last_sequence[next(iter(self.last_sequence))]
+        return sequence - last - 1 if last is not None and sequence > last + 1 else 0
+
+
 @dataclass
 class Camera:
-    """Per-camera state. ``prefix`` is prepended to every published id (``"cam0/"`` when the
-    node serves several cameras, empty otherwise); ``output_namespace`` is where its topics go."""
+    """One camera. ``prefix`` is prepended to every published id (``"cam0/"`` when the node
+    serves several cameras, empty otherwise); ``output_namespace`` is where its topics go;
+    ``pending`` is its one-slot mailbox (guarded by the node's frame condition); ``trails``
+    are the recent positions drawn on its debug image."""
 
     name: str
     topic: str
     prefix: str
     output_namespace: str
-    tracker: JDETracker
+    pipeline: CameraPipeline
     trails: TrailHistory
     stats: CameraStats = field(default_factory=CameraStats)
+    gaps: SequenceGaps = field(default_factory=SequenceGaps)
     pending: PendingFrame | None = None
-    zero_stamp_warned: bool = False
-    time_reversals_seen: int = 0
-    capped_seen: int = 0
-    # (width, height) of the last image tracked: a different size empties the store.
-    image_size: tuple[int, int] | None = None
-    # Publisher of the last image tracked, the publishers whose images were tracked (most
-    # recent last, at most _MAX_PUBLISHERS), and whether "several clocks" was said already.
-    last_publisher: bytes | None = None
-    tracked_publishers: dict[bytes, None] = field(default_factory=dict)
-    several_clocks_warned: bool = False
-    # time.monotonic() of the last warning about frames missed before the node.
-    missed_warned_at: float | None = None
-    # Latest publication sequence number per publisher GID, to count frames lost before us.
-    last_sequence: dict[bytes, int] = field(default_factory=dict)
     subscription: Any = None
     detections_pub: Any = None
     tracks_pub: Any = None
@@ -78,31 +90,6 @@ class Camera:
         self.pending = frame
         return replaced
 
-    def missed_before(self, info: dict) -> int:
-        """Frames of this message's publisher that never reached us since its previous one."""
-        sequence = info.get("publication_sequence_number")
-        gid = info.get("publisher_gid")
-        if sequence is None or gid is None:
-            return 0
-        key = publisher_key(info)
-        last = self.last_sequence.pop(key, None)
-        self.last_sequence[key] = sequence  # newest last: the dict is in order of last use
-        if len(self.last_sequence) > _MAX_PUBLISHERS:  # publishers come and go on long runs
-            del self.last_sequence[next(iter(self.last_sequence))]
-        return sequence - last - 1 if last is not None and sequence > last + 1 else 0
-
-    def note_publisher(self, publisher: bytes | None) -> bool:
-        """Record the publisher of a tracked image; True when its images were tracked before
-        (a publisher that comes back, not a new one such as a restarted bag player)."""
-        if publisher is None:
-            return False
-        known = publisher in self.tracked_publishers
-        self.tracked_publishers.pop(publisher, None)
-        self.tracked_publishers[publisher] = None  # moved to the end: most recent last
-        if len(self.tracked_publishers) > _MAX_PUBLISHERS:
-            del self.tracked_publishers[next(iter(self.tracked_publishers))]
-        return known
-
     def take(self) -> PendingFrame | None:
         """Empty the mailbox (with the frame condition held)."""
         frame, self.pending = self.pending, None
@@ -116,9 +103,11 @@ def publisher_key(info: dict) -> bytes | None:
 
 
 def make_cameras(
-    topics: tuple[str, ...], names: tuple[str, ...], config: TrackerConfig, trail_length: int
+    topics: tuple[str, ...], names: tuple[str, ...], config: TrackerConfig, trail_length: int,
+    detector: Any = None,
 ) -> list[Camera]:
-    """One ``Camera`` per subscribed topic, each with a fresh tracker (ids from 1)."""
+    """One ``Camera`` per subscribed topic, each with a fresh pipeline (ids from 1) around the
+    shared ``detector``."""
     several = len(topics) > 1
     return [
         Camera(
@@ -126,7 +115,7 @@ def make_cameras(
             topic=topic,
             prefix=f"{name}/" if several else "",
             output_namespace=f"~/{name}" if several else "~",
-            tracker=JDETracker(config),
+            pipeline=CameraPipeline(config, detector),
             trails=TrailHistory(max_points=trail_length),
         )
         for topic, name in zip(topics, names, strict=True)

@@ -107,12 +107,23 @@ def evaluate_mot(
         raise RuntimeError(f"TrackEval failed: {status}")
     res = output["MotChallenge2DBox"][TRACKER_NAME][SEQ_NAME]["pedestrian"]
     clear, identity, hota = res["CLEAR"], res["Identity"], res["HOTA"]
-    return {
-        "MOTA": 100 * float(clear["MOTA"]),
-        "IDF1": 100 * float(identity["IDF1"]),
+    result = {
+        **clear_identity_metrics(clear, identity),
         "HOTA": 100 * float(np.mean(hota["HOTA"])),
         "DetA": 100 * float(np.mean(hota["DetA"])),
         "AssA": 100 * float(np.mean(hota["AssA"])),
+        "gt_ids": len(np.unique(gt[:, 1])),
+        "frames": length,
+    }
+    return {key: result[key] for key in METRIC_KEYS}
+
+
+def clear_identity_metrics(clear: dict, identity: dict) -> dict[str, float]:
+    """MOTA, IDF1, MOTP, precision and recall (percentages) and the counts of TrackEval's
+    ``CLEAR`` and ``Identity`` results of one sequence."""
+    return {
+        "MOTA": 100 * float(clear["MOTA"]),
+        "IDF1": 100 * float(identity["IDF1"]),
         "MOTP": 100 * float(clear["MOTP"]),
         "precision": 100 * float(clear["CLR_Pr"]),
         "recall": 100 * float(clear["CLR_Re"]),
@@ -124,6 +135,4 @@ def evaluate_mot(
         "PT": int(clear["PT"]),
         "ML": int(clear["ML"]),
         "Frag": int(clear["Frag"]),
-        "gt_ids": len(np.unique(gt[:, 1])),
-        "frames": length,
     }

@@ -7,8 +7,12 @@ on the same stream) and the output filters of the original evaluation loop.
 :meth:`CameraPipeline.step` takes a decoded BGR image and its stamp (seconds), runs the
 detector on it (or takes the detector's result, when several cameras share one batched run),
 and returns a :class:`FrameOutcome`: the tracks to report, the whole store, and that frame's
-events as values (:class:`FrameEvents`). The ROS node, ``fairmot-eval`` (and the moving-camera
-evaluation built on it) and ``fairmot-bench pipeline`` all track through this class::
+events as values (:class:`FrameEvents`). With ``spatial`` settings the step also locates the
+reported tracks in 3D (:class:`~fairmot_ros.spatial.stage.SpatialStage`: depth or the ground
+plane, a filter per track in metres) from the frame's :class:`~fairmot_ros.spatial.stage.Scene`
+(camera model, poses, paired depth); without them that part is one ``None`` test. The ROS
+node, ``fairmot-eval`` (and the moving-camera evaluation built on it) and ``fairmot-bench
+pipeline`` all track through this class::
 
     from fairmot_ros.detector import Detector
     from fairmot_ros.pipeline import CameraPipeline
@@ -38,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from fairmot_ros.decode import Detections
+from fairmot_ros.spatial.stage import Scene, SpatialFrame, SpatialSettings, SpatialStage
 from fairmot_ros.tracking.camera_motion import CameraMotionEstimator, estimator_for
 from fairmot_ros.tracking.config import TrackerConfig
 from fairmot_ros.tracking.filters import filter_tracks
@@ -98,7 +103,8 @@ class FrameOutcome:
     after the frame (tracked, tentative and lost); ``detections``: what the tracker was given;
     ``warp``: the camera motion applied (None without compensation or on a first frame);
     ``size``: the image's (width, height); ``detect_s`` / ``track_s``: seconds spent detecting
-    (0 when the detections were given) and in the rest of the step.
+    (0 when the detections were given) and in the rest of the step; ``spatial``: the reported
+    tracks in 3D and every live track's filtered 3D state (None when 3D is off).
     """
 
     tracks: list[Track]
@@ -110,6 +116,7 @@ class FrameOutcome:
     size: tuple[int, int]
     detect_s: float
     track_s: float
+    spatial: SpatialFrame | None = None
 
 
 class SourceHistory:
@@ -137,11 +144,13 @@ class CameraPipeline:
 
     ``detector`` (a :class:`~fairmot_ros.detector.Detector`, or anything with its ``detect``)
     is used by :meth:`step` when it is not given the detections; several pipelines may share
-    one. ``config.camera_motion`` chooses the motion estimator.
+    one. ``config.camera_motion`` chooses the motion estimator; ``spatial`` turns 3D on.
     """
 
-    def __init__(self, config: TrackerConfig | None = None, detector: Any = None) -> None:
+    def __init__(self, config: TrackerConfig | None = None, detector: Any = None,
+                 spatial: SpatialSettings | None = None) -> None:
         self.detector = detector
+        self.spatial = SpatialStage(spatial) if spatial is not None else None
         self.tracker = JDETracker(config)
         self._config = self.tracker.config
         self.motion: CameraMotionEstimator | None = estimator_for(self._config.camera_motion)
@@ -171,6 +180,8 @@ class CameraPipeline:
         with self._lock:
             held = len(self.tracker.all_tracks())
             self.tracker.reset()
+            if self.spatial is not None:
+                self.spatial.reset()
         return held
 
     def live_tracks(self) -> int:
@@ -180,12 +191,13 @@ class CameraPipeline:
 
     def step(
         self, image: np.ndarray, stamp: float, source: Hashable | None = None,
-        detections: Detections | None = None,
+        detections: Detections | None = None, scene: Scene | None = None,
     ) -> FrameOutcome:
         """Track one frame: ``image`` HxWx3 uint8 BGR, ``stamp`` in seconds (frames in time
         order; a stamp going back empties the store), ``source`` identifies who sent it (a
         publisher; None when unknown), ``detections`` the detector's result for ``image`` when
-        it ran elsewhere (a batch of several cameras)."""
+        it ran elsewhere (a batch of several cameras), ``scene`` what 3D needs of this frame
+        (with 3D on; None counts as a frame without camera model)."""
         started = time.perf_counter()
         if detections is None:
             if self.detector is None:
@@ -194,8 +206,19 @@ class CameraPipeline:
         detected = time.perf_counter()
         with self._lock:
             outcome = self._track(image, stamp, source, detections)
+            spatial = None
+            if self.spatial is not None:
+                spatial = self._locate(stamp, outcome, scene or Scene())
         done = time.perf_counter()
-        return FrameOutcome(*outcome, detect_s=detected - started, track_s=done - detected)
+        return FrameOutcome(*outcome, detect_s=detected - started, track_s=done - detected,
+                            spatial=spatial)
+
+    def _locate(self, stamp: float, outcome: tuple, scene: Scene) -> SpatialFrame:
+        shown, _, store, events, _, _, size = outcome
+        if events.store_emptied is not None:
+            self.spatial.reset()
+        return self.spatial.process(stamp, [(t.track_id, t.tlwh) for t in shown], scene,
+                                    live=[t.track_id for t in store], image_size=size)
 
     def _track(self, image: np.ndarray, stamp: float, source: Hashable | None,
                detections: Detections) -> tuple:

@@ -16,6 +16,7 @@ from fairmot_ros.spatial.stage import (
     SOURCE_DEPTH,
     SOURCE_GROUND,
     FrameGeometry,
+    Scene,
     SpatialSettings,
     SpatialStage,
 )
@@ -59,7 +60,7 @@ def geometry(output=TO_GROUND, ground=POSE):
 
 def test_ground_mode_puts_people_where_they_stand():
     stage = SpatialStage(SpatialSettings(ground=True, box_margin=0.0))
-    out = stage.process(0.0, tracks_of(PEOPLE), geometry())
+    out = stage.process(0.0, tracks_of(PEOPLE), Scene(geometry()))
     assert out.frame_id == "ground" and not +out.reasons
     for person, found in zip(PEOPLE, out.people, strict=True):
         assert found.source == SOURCE_GROUND and found.track_id == person.track_id
@@ -79,7 +80,7 @@ def test_a_walking_person_gets_a_velocity():
     stage = SpatialStage(SpatialSettings(ground=True, box_margin=0.0))
     for k in range(30):
         walker = Person(1, np.array([8.0 + 0.12 * k, 0.5 - 0.05 * k]), 1.75)
-        out = stage.process(0.1 * k, tracks_of([walker]), geometry())
+        out = stage.process(0.1 * k, tracks_of([walker]), Scene(geometry()))
     assert np.allclose(out.motion[1].velocity[:2], [1.2, -0.5], atol=0.1)
     assert np.allclose(out.motion[1].position[:2], walker.xy, atol=0.05)
 
@@ -90,14 +91,15 @@ def test_implausible_heights_are_flagged():
     box = short[1].copy()
     box[1] += 0.7 * box[3]  # the box keeps only the legs
     box[3] *= 0.3
-    (found,) = stage.process(0.0, [(1, box)], geometry()).people
+    (found,) = stage.process(0.0, [(1, box)], Scene(geometry())).people
     assert not found.height_plausible and found.height < 1.0
     assert found.size[2] == pytest.approx(1.7)  # the nominal height stands in
 
 
 def test_depth_mode_back_projects_the_robust_depth():
     stage = SpatialStage(SpatialSettings(depth=DepthSettings(), surface_offset=BODY))
-    out = stage.process(0.0, tracks_of(PEOPLE), geometry(ground=None), depth=depth_image(PEOPLE))
+    scene = Scene(geometry(ground=None), depth_image(PEOPLE))
+    out = stage.process(0.0, tracks_of(PEOPLE), scene)
     assert len(out.people) == 2 and not +out.reasons
     for person, found in zip(PEOPLE, out.people, strict=True):
         assert found.source == SOURCE_DEPTH
@@ -108,8 +110,8 @@ def test_depth_mode_with_sensor_noise():
     stage = SpatialStage(SpatialSettings(depth=DepthSettings(), surface_offset=BODY))
     errors = []
     for seed in range(5):
-        out = stage.process(0.1 * seed, tracks_of(PEOPLE), geometry(ground=None),
-                            depth=depth_image(PEOPLE, StereoNoise(), seed))
+        scene = Scene(geometry(ground=None), depth_image(PEOPLE, StereoNoise(), seed))
+        out = stage.process(0.1 * seed, tracks_of(PEOPLE), scene)
         errors += [np.linalg.norm(f.centre[:2] - p.xy) for p, f in zip(PEOPLE, out.people,
                                                                        strict=True)]
     assert len(errors) == 10 and np.median(errors) < 0.1
@@ -118,39 +120,39 @@ def test_depth_mode_with_sensor_noise():
 def test_depth_failures_fall_back_to_the_ground_and_are_counted():
     stage = SpatialStage(SpatialSettings(depth=DepthSettings(), ground=True, box_margin=0.0))
     empty = DepthImage(np.zeros((240, 320), np.uint16), 1e-3)
-    out = stage.process(0.0, tracks_of(PEOPLE), geometry(), depth=empty)
+    out = stage.process(0.0, tracks_of(PEOPLE), Scene(geometry(), empty))
     assert [p.source for p in out.people] == [SOURCE_GROUND] * 2
     assert out.reasons[reasons.TRACK_NO_VALID_DEPTH] == 2
     assert out.reasons[FALLBACK_TO_GROUND] == 2
-    out = stage.process(0.1, tracks_of(PEOPLE), geometry(), depth=None,
-                        depth_reason=reasons.DEPTH_BEHIND)
+    scene = Scene(geometry(), depth_reason=reasons.DEPTH_BEHIND)
+    out = stage.process(0.1, tracks_of(PEOPLE), scene)
     assert out.reasons[reasons.DEPTH_BEHIND] == 1 and len(out.people) == 2
     wrong_size = DepthImage(np.full((120, 160), 5000, np.uint16), 1e-3)
-    out = stage.process(0.2, tracks_of(PEOPLE), geometry(), depth=wrong_size)
+    out = stage.process(0.2, tracks_of(PEOPLE), Scene(geometry(), wrong_size))
     assert out.reasons[reasons.DEPTH_SIZE_MISMATCH] == 1 and len(out.people) == 2
     # depth only: nothing measured, the filters keep predicting
     depth_only = SpatialStage(SpatialSettings(depth=DepthSettings()))
-    out = depth_only.process(0.0, tracks_of(PEOPLE), geometry(ground=None), depth=empty)
+    out = depth_only.process(0.0, tracks_of(PEOPLE), Scene(geometry(ground=None), empty))
     assert not out.people and out.reasons[reasons.TRACK_NO_VALID_DEPTH] == 2
 
 
 def test_frame_level_failures_are_counted_and_tracks_go_on():
     stage = SpatialStage(SpatialSettings(ground=True))
-    stage.process(0.0, tracks_of(PEOPLE), geometry())
-    out = stage.process(0.1, tracks_of(PEOPLE), None, frame_reason=reasons.POSE_EXTRAPOLATION)
+    stage.process(0.0, tracks_of(PEOPLE), Scene(geometry()))
+    out = stage.process(0.1, tracks_of(PEOPLE), Scene(frame_reason=reasons.POSE_EXTRAPOLATION))
     assert out.reasons == {reasons.POSE_EXTRAPOLATION: 1} and not out.people
     assert set(out.motion) == {1, 2}  # predicted, not measured
     assert not out.motion[1].measured
-    out = stage.process(0.2, tracks_of(PEOPLE), geometry(), image_size=(640, 480))
+    out = stage.process(0.2, tracks_of(PEOPLE), Scene(geometry()), image_size=(640, 480))
     assert out.reasons == {reasons.SIZE_MISMATCH: 1}
-    out = stage.process(0.3, tracks_of(PEOPLE), geometry(ground=None))
+    out = stage.process(0.3, tracks_of(PEOPLE), Scene(geometry(ground=None)))
     assert out.reasons[reasons.NO_POSE] == 1
 
 
 def test_feet_above_the_horizon_or_too_far_are_refused():
     stage = SpatialStage(SpatialSettings(ground=True, max_range=10.0))
     sky = np.array([150.0, 0.0, 10.0, 5.0])  # bottom above the horizon line
-    out = stage.process(0.0, [(1, sky), *tracks_of(PEOPLE)], geometry())
+    out = stage.process(0.0, [(1, sky), *tracks_of(PEOPLE)], Scene(geometry()))
     assert out.reasons[reasons.TRACK_ABOVE_HORIZON] == 1
     assert out.reasons[reasons.TRACK_GROUND_TOO_FAR] == 1  # person 2 stands 12 m away
     assert [p.track_id for p in out.people] == [1]
@@ -158,16 +160,16 @@ def test_feet_above_the_horizon_or_too_far_are_refused():
 
 def test_outputs_in_the_camera_frame_and_filters_follow_the_store():
     stage = SpatialStage(SpatialSettings(ground=True, box_margin=0.0))
-    out = stage.process(0.0, tracks_of(PEOPLE), geometry(output=None))
+    out = stage.process(0.0, tracks_of(PEOPLE), Scene(geometry(output=None)))
     assert out.frame_id == "cam"
     assert np.allclose(out.people[0].centre, POSE.apply(np.array(
         [[*PEOPLE[0].xy, PEOPLE[0].height / 2]]))[0], atol=0.03)
     # a new output frame starts the filters afresh; tracks that left the store go
     other = RigidTransform(np.eye(3), np.array([0.0, 0.0, 1.0]), "elsewhere", "cam")
-    out = stage.process(0.1, tracks_of(PEOPLE[:1]), geometry(output=other), live=[1])
+    out = stage.process(0.1, tracks_of(PEOPLE[:1]), Scene(geometry(output=other)), live=[1])
     assert out.frame_id == "elsewhere" and set(out.motion) == {1}
     stage.reset()
-    assert not stage.process(0.2, [], geometry(), live=[]).motion
+    assert not stage.process(0.2, [], Scene(geometry()), live=[]).motion
 
 
 def test_settings_are_checked():

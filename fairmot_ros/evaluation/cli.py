@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from fairmot_ros.evaluation.mot_io import write_mot_results
 from fairmot_ros.evaluation.perturb import parse_perturbations, perturb_sequence
 from fairmot_ros.sequences import PETS_TEST_RANGE, MotSequence, SequenceError, open_sequence
 from fairmot_ros.tracking.config import CAMERA_MOTION_METHODS
+
+if TYPE_CHECKING:
+    from fairmot_ros.spatial.stage import Scene, SpatialFrame, SpatialSettings
 
 DEFAULT_SEQUENCE = f"pets:{PETS_TEST_RANGE[0]}-{PETS_TEST_RANGE[1]}"
 METRICS_LIBRARY = "trackeval (MotChallenge2DBox, IoU 0.5)"
@@ -35,6 +40,9 @@ def track_sequence(
     providers: tuple[str, ...] | None = None,
     camera_motion: str = "none",
     warp_log: list[tuple[int, np.ndarray | None]] | None = None,
+    spatial: SpatialSettings | None = None,
+    scene: Callable[[int, float], Scene] | None = None,
+    spatial_log: list[tuple[int, list[int], SpatialFrame]] | None = None,
 ) -> tuple[list[tuple[int, int, np.ndarray]], dict[str, float]]:
     """Result rows ``(frame, track_id, tlwh)`` for the sequence and timing figures.
 
@@ -42,7 +50,10 @@ def track_sequence(
     reading excluded (letterboxing is inside ``Detector`` and therefore included here).
     ``camera_motion`` other than "none" estimates each frame's camera motion (masked by this
     frame's detections) and hands the warp to the tracker, as the node does; the estimate is
-    included in the timing, and ``warp_log`` (if given) receives ``(frame, warp)``.
+    included in the timing, and ``warp_log`` (if given) receives ``(frame, warp)``. With
+    ``spatial`` settings the pipeline also locates the reported tracks in 3D, each frame in the
+    ``scene(frame, stamp)`` returns (included in the timing); ``spatial_log`` receives
+    ``(frame, reported track ids, SpatialFrame)``.
     """
     from fairmot_ros.detector import Detector
     from fairmot_ros.pipeline import CameraPipeline
@@ -54,12 +65,17 @@ def track_sequence(
     detector = Detector(model, conf_thres=conf_thres, **engine_kwargs)
     fps = sequence.frame_rate if sequence.frame_rate > 0 else 30.0
     config = TrackerConfig(frame_rate=fps, conf_thres=conf_thres, camera_motion=camera_motion)
-    pipeline = CameraPipeline(config, detector)
+    pipeline = CameraPipeline(config, detector, spatial)
     rows: list[tuple[int, int, np.ndarray]] = []
     busy = 0.0
     frames = 0
     for frame_index, image in sequence.frames():
-        outcome = pipeline.step(image, frame_index / fps)
+        stamp = frame_index / fps
+        outcome = pipeline.step(image, stamp,
+                                scene=scene(frame_index, stamp) if scene is not None else None)
+        if spatial_log is not None and outcome.spatial is not None:
+            spatial_log.append((frame_index, [t.track_id for t in outcome.tracks],
+                                outcome.spatial))
         if warp_log is not None:
             warp_log.append((frame_index, outcome.warp))
         busy += outcome.detect_s + outcome.track_s

@@ -40,7 +40,13 @@ from fairmot_ros.locations import reference_data_dir
 from fairmot_ros.spatial.calibration import Calibration, CalibrationError, load_calibration
 from fairmot_ros.spatial.depth import DEPTH_ENCODINGS, DepthImage, DepthSettings
 from fairmot_ros.spatial.reasons import DEPTH_NONE
-from fairmot_ros.spatial.stage import FrameGeometry, SpatialSettings, SpatialStage
+from fairmot_ros.spatial.stage import (
+    FrameGeometry,
+    Scene,
+    SpatialFrame,
+    SpatialSettings,
+    SpatialStage,
+)
 
 MODES = ("ground", "depth", "depth+ground")
 PETS_CALIBRATION = reference_data_dir() / "pets09-s2l1" / "calibration.yaml"
@@ -92,32 +98,20 @@ def by_frame(rows: Iterable[tuple[int, int, np.ndarray]]) -> dict[int, list]:
     return frames
 
 
-def run_positions(
-    rows: TrackRows, calibration: Calibration, settings: SpatialSettings, first: int,
-    last: int, frame_rate: float,
-    depth_source: Callable[[int, float], DepthImage | None] | None = None,
-) -> PositionRun:
-    """Every frame of ``[first, last]`` through a :class:`SpatialStage`, output in the
-    calibration's ground frame; the rows of the reported tracks' positions."""
-    stage = SpatialStage(settings)
-    pose = calibration.pose
-    geometry = FrameGeometry(calibration.camera, ground=pose if settings.ground else None,
-                             output=pose.inverse())
-    frames = by_frame(rows)
+SpatialLog = list[tuple[int, list, SpatialFrame]]  # (frame, reported ids, the 3D frame)
+
+
+def positions(log: SpatialLog) -> PositionRun:
+    """The positions on the ground of a run's 3D frames (output in the ground frame)."""
     filtered, velocity, measured = [], [], []
     seconds, reasons, sources = [], Counter(), Counter()
-    for frame in range(first, last + 1):
-        stamp = frame / frame_rate
-        tracks = frames.get(frame, [])
-        depth = depth_source(frame, stamp) if depth_source is not None else None
-        out = stage.process(stamp, tracks, geometry, depth=depth,
-                            depth_reason=None if depth is not None else DEPTH_NONE)
+    for frame, reported, out in log:
         seconds.append(out.seconds)
         reasons.update(out.reasons)
         for person in out.people:
             measured.append((frame, person.track_id, *person.centre[:2]))
             sources[person.source] += 1
-        for track_id, _ in tracks:
+        for track_id in reported:
             state = out.motion.get(track_id)
             if state is not None:
                 filtered.append((frame, track_id, *state.position[:2]))
@@ -125,6 +119,35 @@ def run_positions(
     return PositionRun(GroundRows.from_rows(filtered, np.asarray(velocity).reshape(-1, 2)),
                        GroundRows.from_rows(measured), 1e3 * np.asarray(seconds), reasons,
                        sources)
+
+
+def scene_source(calibration: Calibration, settings: SpatialSettings,
+                 depth_source: Callable[[int, float], DepthImage] | None = None
+                 ) -> Callable[[int, float], Scene]:
+    """Each frame's :class:`Scene`: the calibration's camera and ground pose, output in its
+    ground frame, and the frame's depth image in depth mode."""
+    pose = calibration.pose
+    geometry = FrameGeometry(calibration.camera, ground=pose if settings.ground else None,
+                             output=pose.inverse())
+    if depth_source is None:
+        empty = Scene(geometry, depth_reason=DEPTH_NONE)
+        return lambda frame, stamp: empty
+    return lambda frame, stamp: Scene(geometry, depth_source(frame, stamp))
+
+
+def replay_rows(rows: TrackRows, settings: SpatialSettings, scene: Callable[[int, float], Scene],
+                first: int, last: int, frame_rate: float) -> SpatialLog:
+    """Tracked boxes of an earlier run (no store: a track's filter goes after
+    ``motion.max_age`` without a box) through a :class:`SpatialStage`, frame by frame."""
+    stage = SpatialStage(settings)
+    frames = by_frame(rows)
+    log: SpatialLog = []
+    for frame in range(first, last + 1):
+        stamp = frame / frame_rate
+        tracks = frames.get(frame, [])
+        log.append((frame, [tid for tid, _ in tracks],
+                    stage.process(stamp, tracks, scene(frame, stamp))))
+    return log
 
 
 def floor_rows(rows: TrackRows, calibration: Calibration) -> GroundRows:
@@ -148,17 +171,14 @@ def _ms(values: np.ndarray) -> dict[str, float]:
             "max": round(float(values.max()), 3)}
 
 
-def evaluate(rows: TrackRows, calibration: Calibration, gt_rows: np.ndarray, mode: str,
-             first: int, last: int, frame_rate: float, radius: float = 1.0, seed: int = 0,
-             noise: StereoNoise | None = None) -> dict[str, object]:
-    """The report of one mode over ``[first, last]`` (see the module docstring)."""
-    settings = settings_for(mode)
-    depth_source = (SyntheticDepth(calibration, gt_rows, noise, seed)
-                    if settings.depth is not None else None)
-    run = run_positions(rows, calibration, settings, first, last, frame_rate, depth_source)
+def evaluate(rows: TrackRows, log: SpatialLog, calibration: Calibration, gt_rows: np.ndarray,
+             settings: SpatialSettings, mode: str, first: int, last: int, frame_rate: float,
+             radius: float = 1.0) -> dict[str, object]:
+    """The report of one run over ``[first, last]`` (see the module docstring)."""
+    run = positions(log)
     gt = ground_truth_positions(gt_rows, calibration)
     score = {"radius": radius, "frame_rate": frame_rate}
-    report: dict[str, object] = {
+    return {
         "mode": mode,
         "first_frame": first,
         "last_frame": last,
@@ -170,12 +190,11 @@ def evaluate(rows: TrackRows, calibration: Calibration, gt_rows: np.ndarray, mod
         "reasons": dict(sorted(run.reasons.items())),
         "stage_ms_per_frame": _ms(run.stage_ms),
         "tracks_per_frame": round(len(rows) / max(last - first + 1, 1), 2),
+        "settings": {"box_margin": settings.box_margin,
+                     "accel_sigma": settings.motion.accel_sigma,
+                     "foot_sigma": list(settings.foot_sigma),
+                     "surface_offset": settings.surface_offset},
     }
-    if depth_source is not None:
-        report["depth_sensor"] = {**vars(depth_source.renderer.noise),
-                                  "body_radius": depth_source.renderer.body_radius,
-                                  "seed": seed}
-    return report
 
 
 def resampled(size: str, calibration: Calibration, rows: TrackRows, gt_rows: np.ndarray
@@ -237,20 +256,37 @@ def main(argv: list[str] | None = None) -> int:
         first = sequence.first
         last = sequence.last or int(gt_rows[:, FRAME].max())
         frame_rate = sequence.frame_rate if sequence.frame_rate > 0 else 30.0
+        if args.size and not args.results:
+            raise ValueError("--size needs --results (the video is tracked at its own size)")
+        settings = settings_for(args.mode)
+        depth = None
+        if settings.depth is not None:
+            depth = SyntheticDepth(calibration, gt_rows,
+                                   StereoNoise.none() if args.exact_depth else None, args.seed)
         if args.results:
             result = read_mot(args.results)
-            rows = [(int(r[0]), int(r[1]), r[2:6]) for r in result
-                    if first <= r[0] <= last]
+            rows = [(int(r[0]), int(r[1]), r[2:6]) for r in result if first <= r[0] <= last]
+            if args.size:
+                calibration, rows, gt_rows = resampled(args.size, calibration, rows, gt_rows)
+                if depth is not None:
+                    depth = SyntheticDepth(calibration, gt_rows, depth.renderer.noise, args.seed)
+            log = replay_rows(rows, settings, scene_source(calibration, settings, depth),
+                              first, last, frame_rate)
         else:
             from fairmot_ros.default_model import default_model_path
             from fairmot_ros.evaluation.cli import track_sequence
 
-            rows, _ = track_sequence(args.model or default_model_path(), sequence)
-        if args.size:
-            calibration, rows, gt_rows = resampled(args.size, calibration, rows, gt_rows)
-        noise = StereoNoise.none() if args.exact_depth else None
-        report = evaluate(rows, calibration, gt_rows, args.mode, first, last, frame_rate,
-                          args.radius, args.seed, noise)
+            log = []
+            rows, _ = track_sequence(args.model or default_model_path(), sequence,
+                                     spatial=settings,
+                                     scene=scene_source(calibration, settings, depth),
+                                     spatial_log=log)
+        report = evaluate(rows, log, calibration, gt_rows, settings, args.mode, first, last,
+                          frame_rate, args.radius)
+        if depth is not None:
+            report["depth_sensor"] = {**vars(depth.renderer.noise),
+                                      "body_radius": depth.renderer.body_radius,
+                                      "seed": args.seed}
     except (SequenceError, CalibrationError, FileNotFoundError, ValueError) as exc:
         print(f"people3d: {exc}", file=sys.stderr)
         return 2

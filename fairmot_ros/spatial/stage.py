@@ -1,9 +1,9 @@
 """One camera's 3D stage: tracked boxes in, each person's position in metres out.
 
-:meth:`SpatialStage.process` takes one frame's reported tracks (id and box in pixels), the
-frame's geometry (:class:`FrameGeometry`: the camera model from its CameraInfo, the ground
-pose and the transform to the output frame at the image stamp, as far as they are known) and,
-in depth mode, the depth image paired with the frame. Each track is measured:
+:meth:`SpatialStage.process` takes one frame's reported tracks (id and box in pixels) and its
+:class:`Scene`: the geometry (:class:`FrameGeometry`: the camera model from its CameraInfo, the
+ground pose and the transform to the output frame at the image stamp, as far as they are
+known) and, in depth mode, the depth image paired with the frame. Each track is measured:
 
 - **depth**: the robust depth of the box's inner part (:mod:`~fairmot_ros.spatial.depth`),
   back-projected through the box centre with the depth camera's intrinsics (distortion
@@ -42,6 +42,7 @@ from fairmot_ros.spatial.ground import (
 from fairmot_ros.spatial.motion import MotionSettings, PositionFilters, TrackMotion
 from fairmot_ros.spatial.reasons import (
     DEPTH_SIZE_MISMATCH,
+    NO_CAMERA_INFO,
     NO_POSE,
     SIZE_MISMATCH,
     TRACK_ABOVE_HORIZON,
@@ -106,6 +107,18 @@ class FrameGeometry:
 
 
 @dataclass(frozen=True)
+class Scene:
+    """What the 3D stage needs of one frame besides its tracks: the geometry (None when it is
+    not known: ``frame_reason`` says why), and in depth mode the depth image paired with the
+    frame (None: ``depth_reason`` says why, the pairing's reason)."""
+
+    geometry: FrameGeometry | None = None
+    depth: DepthImage | None = None
+    depth_reason: str | None = None
+    frame_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Person3D:
     """One track's measurement in the output frame: the body's centre (3,), its box (size:
     width, thickness, height; ``axes``: columns lateral, forward, up), the centre's covariance
@@ -151,31 +164,27 @@ class SpatialStage:
         self.filters.clear()
 
     def process(
-        self, stamp: float, tracks: Sequence[tuple[Hashable, np.ndarray]],
-        geometry: FrameGeometry | None, depth: DepthImage | None = None,
-        depth_reason: str | None = None, live: Iterable[Hashable] | None = None,
-        image_size: tuple[int, int] | None = None, frame_reason: str | None = None,
+        self, stamp: float, tracks: Sequence[tuple[Hashable, np.ndarray]], scene: Scene,
+        live: Iterable[Hashable] | None = None, image_size: tuple[int, int] | None = None,
     ) -> SpatialFrame:
-        """Measure ``tracks`` ((id, tlwh) of the reported tracks) and update the filters.
-
-        ``depth``: the depth image paired with this frame (depth mode), or None with
-        ``depth_reason`` saying why (the pairing's reason). ``live``: the ids of every track
-        still in the 2D store (the filters of others are dropped). ``frame_reason``: why the
-        geometry is missing (``geometry`` None), counted; the filters then only predict.
-        """
+        """Measure ``tracks`` ((id, tlwh) of the reported tracks) in ``scene`` and update the
+        filters. ``live``: the ids of every track still in the 2D store (the filters of others
+        are dropped); ``image_size``: the colour image's (width, height), which the camera
+        model must have. Without geometry the filters only predict."""
         started = time.perf_counter()
         reasons: Counter = Counter()
         people: list[Person3D] = []
-        if geometry is not None and image_size is not None and geometry.camera.size != image_size:
+        geometry = scene.geometry
+        if geometry is None:
+            reasons[scene.frame_reason or NO_CAMERA_INFO] += 1
+        elif image_size is not None and geometry.camera.size != image_size:
             reasons[SIZE_MISMATCH] += 1
             geometry = None
-        elif geometry is None:
-            reasons[frame_reason or NO_POSE] += 1
         if geometry is not None:
             if self._frame_id is not None and geometry.output_frame != self._frame_id:
                 self.filters.clear()  # positions of another frame cannot be filtered on
             self._frame_id = geometry.output_frame
-            people = self._measure(tracks, geometry, depth, depth_reason, reasons)
+            people = self._measure(tracks, geometry, scene.depth, scene.depth_reason, reasons)
         if people:
             self.filters.update(stamp, [p.track_id for p in people],
                                 np.stack([p.centre for p in people]),

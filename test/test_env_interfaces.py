@@ -24,6 +24,10 @@ VISION_MSGS_TABLE = {
     "ObjectHypothesisWithPose": "ObjectHypothesis hypothesis, "
     "geometry_msgs/PoseWithCovariance pose",
     "ObjectHypothesis": "string class_id, float64 score",
+    "Detection3DArray": "std_msgs/Header header, Detection3D[] detections",
+    "Detection3D": "std_msgs/Header header, ObjectHypothesisWithPose[] results, "
+    "BoundingBox3D bbox, string id",
+    "BoundingBox3D": "geometry_msgs/Pose center, geometry_msgs/Vector3 size",
 }
 
 # RIHS01 type hashes that rosidl (Kilted) computes from the .msg files of upstream vision_msgs
@@ -38,6 +42,10 @@ UPSTREAM_TYPE_HASHES = {
     "Detection2D": "RIHS01_0d12b69df5c593b3455b7346fac8205437a7d4bcb09b9e0e0b2dde787ded38ea",
     "Detection2DArray":
         "RIHS01_214274120007f4a683866481336b70310268cfa107aebe9d594a6acf75bda968",
+    "BoundingBox3D": "RIHS01_bbb73a65c163d7f9bb29009c7bde9f7faa576bd2d23299c4511d19230dab4698",
+    "Detection3D": "RIHS01_ddd703be132ab0b69d33121f1bb034132bfbb3b0ac5f9fb1516005ba1c8a265b",
+    "Detection3DArray":
+        "RIHS01_793f5eab9595ac1c0da07873cc859db42eae51f0ee76056db8562515d830e018",
 }
 
 _PRIMITIVES = {"float64": "double", "float32": "float", "string": "string", "uint8": "uint8",
@@ -98,6 +106,12 @@ def test_track_message_layout() -> None:
         ("age", "builtin_interfaces/Duration"),
         ("time_since_update", "builtin_interfaces/Duration"),
         ("embedding", "sequence<float>"),
+        ("position_valid", "boolean"),
+        ("position", "geometry_msgs/Point"),
+        ("velocity_3d", "geometry_msgs/Vector3"),
+        ("position_covariance", "double[36]"),
+        ("height", "double"),
+        ("height_plausible", "boolean"),
     ]
     # Numbering of the original tracker's states (New, Tracked, Lost).
     assert (Track.STATE_TENTATIVE, Track.STATE_TRACKED, Track.STATE_LOST) == (0, 1, 2)
@@ -109,6 +123,7 @@ def test_track_array_layout() -> None:
     assert list(fields.items()) == [
         ("header", "std_msgs/Header"),
         ("tracks", "sequence<fairmot_ros_msgs/Track>"),
+        ("position_frame_id", "string"),
     ]
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "compressed_to_bgr",
     "declared_size",
     "encode_compressed",
+    "raw_fields",
     "raw_to_bgr",
 ]
 
@@ -297,6 +298,21 @@ def bgr8_fields(image: np.ndarray) -> dict[str, Any]:
     height, width = pixels.shape[:2]
     return {"height": height, "width": width, "encoding": "bgr8", "is_bigendian": 0,
             "step": width * 3, "data": pixels.reshape(-1)}
+
+
+# BGR -> the raw encodings a camera driver commonly publishes (None: as it is).
+_RAW_FROM_BGR = {"bgr8": None, "rgb8": cv2.COLOR_BGR2RGB, "bgra8": cv2.COLOR_BGR2BGRA,
+                 "rgba8": cv2.COLOR_BGR2RGBA, "mono8": cv2.COLOR_BGR2GRAY}
+
+
+def raw_fields(image: np.ndarray, encoding: str) -> tuple[bytes, int]:
+    """The ``data`` and ``step`` (no row padding) of a raw ``sensor_msgs/Image`` of
+    ``encoding`` holding a BGR uint8 image; ValueError for an encoding it does not write."""
+    if encoding not in _RAW_FROM_BGR:
+        raise ValueError(f"encoding {encoding!r}: use one of {', '.join(_RAW_FROM_BGR)}")
+    code = _RAW_FROM_BGR[encoding]
+    pixels = image if code is None else cv2.cvtColor(image, code)
+    return pixels.tobytes(), pixels.shape[1] * (pixels.shape[2] if pixels.ndim == 3 else 1)
 
 
 def encode_compressed(image: np.ndarray, fmt: str) -> np.ndarray:

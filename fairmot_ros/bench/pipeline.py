@@ -110,16 +110,13 @@ def load_frames(args: argparse.Namespace) -> tuple[list, float, str]:
 
 def encode_raw(image, encoding: str) -> tuple[bytes, int]:
     """The ``data`` and ``step`` a raw ``sensor_msgs/Image`` of this encoding would carry."""
-    import cv2
-
     from fairmot_ros.bench.common import BenchError
+    from fairmot_ros.image_bytes import raw_fields
 
-    codes = {"bgr8": None, "rgb8": cv2.COLOR_BGR2RGB, "bgra8": cv2.COLOR_BGR2BGRA,
-             "rgba8": cv2.COLOR_BGR2RGBA, "mono8": cv2.COLOR_BGR2GRAY}  # fmt: skip
-    if encoding not in codes:
-        raise BenchError(f"encoding {encoding!r}: use one of {', '.join(codes)}")
-    pixels = image if codes[encoding] is None else cv2.cvtColor(image, codes[encoding])
-    return pixels.tobytes(), pixels.shape[1] * (pixels.shape[2] if pixels.ndim == 3 else 1)
+    try:
+        return raw_fields(image, encoding)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def make_detector(args: argparse.Namespace):
@@ -166,8 +163,8 @@ def run(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from fairmot_ros.bench.common import BenchError, document, load_average, rss_mb, summarize_ms
+    from fairmot_ros.image_bytes import raw_to_bgr
     from fairmot_ros.pipeline import CameraPipeline
-    from fairmot_ros.ros.image_codec import raw_to_bgr
     from fairmot_ros.tracking import TrackerConfig
 
     if args.frames <= 0 or args.warmup < 0:

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from fairmot_ros.spatial.stage import Scene, SpatialFrame, SpatialSettings
 
 DEFAULT_SEQUENCE = f"pets:{PETS_TEST_RANGE[0]}-{PETS_TEST_RANGE[1]}"
-METRICS_LIBRARY = "trackeval (MotChallenge2DBox, IoU 0.5)"
 
 
 def track_sequence(
@@ -104,16 +103,13 @@ def score_sequence(
     """
     if sequence.gt_path is None:
         return {}
-    from fairmot_ros.evaluation.metrics import evaluate_mot
-    from fairmot_ros.evaluation.mot_io import FRAME, read_mot
+    from fairmot_ros.evaluation.metrics import METRICS_LIBRARY, evaluate_mot
+    from fairmot_ros.evaluation.mot_io import FRAME, read_mot, result_rows
 
     gt = sequence.ground_truth()
     last = sequence.last or int(read_mot(sequence.gt_path)[:, FRAME].max())
-    result_rows = np.array(
-        [[f, i, *tlwh, 1, -1, -1, -1] for f, i, tlwh in rows], dtype=np.float64
-    ).reshape(-1, 10)
     return {"last_frame": last,
-            "metrics": evaluate_mot(gt, result_rows, sequence.first, last),
+            "metrics": evaluate_mot(gt, result_rows(rows), sequence.first, last),
             "metrics_library": METRICS_LIBRARY}
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fairmot_ros.evaluation.metrics import CAMERA_MOTION_METRICS
 from fairmot_ros.evaluation.mot_io import (
     CLASS,
     CONF,
@@ -297,7 +298,7 @@ def warp_errors(
             "max_px": round(float(np.max(errors)), 3)}
 
 
-TABLE_COLUMNS = ("MOTA", "IDF1", "HOTA", "IDSW", "precision", "recall")
+TABLE_COLUMNS = CAMERA_MOTION_METRICS
 
 
 def score_runs(

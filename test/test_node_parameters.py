@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fairmot_ros.ros.parameter_files import markdown_table, yaml_config
 from fairmot_ros.ros.parameters import (
     ALL_PARAMETERS,
     NODE_PARAMETERS,
     TRACKER_PARAMETERS,
     TRACKER_PREFIX,
-    markdown_table,
-    settings_from_values,
-    yaml_config,
 )
+from fairmot_ros.ros.settings import settings_from_values
 from fairmot_ros.tracking import TrackerConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +135,7 @@ def test_documented_table_equals_the_generated_one() -> None:
     start = text.index("| parameter | type |")
     end = text.find("\n\n", start)
     assert text[start : end if end >= 0 else None].rstrip("\n") + "\n" == markdown_table(), (
-        "regenerate with: python -m fairmot_ros.ros.parameters --markdown"
+        "regenerate with: python -m fairmot_ros.ros.parameter_files --markdown"
     )
 
 

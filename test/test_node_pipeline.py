@@ -28,7 +28,7 @@ from fairmot_ros.detector import Detector  # noqa: E402
 from fairmot_ros.engine import Engine  # noqa: E402
 from fairmot_ros.pipeline import STORE_SIZE_CHANGE, STORE_TIME_REVERSAL, CameraPipeline  # noqa: E402
 from fairmot_ros.ros import diagnostic_keys as keys  # noqa: E402
-from fairmot_ros.ros.parameters import settings_from_values  # noqa: E402
+from fairmot_ros.ros.settings import settings_from_values  # noqa: E402
 from fairmot_ros.ros.track_messages import detection_array, track_array  # noqa: E402
 
 NODE = "/fairmot_tracker"

@@ -22,7 +22,7 @@ from typing import Any
 from fairmot_ros.pipeline import NO_EVENTS, STORE_SIZE_CHANGE, FrameOutcome
 from fairmot_ros.ros.cameras import Camera, PendingFrame, publisher_key
 from fairmot_ros.ros.image_codec import ImageDecodeError, bgr_to_imgmsg, check_scalable
-from fairmot_ros.ros.parameters import NodeSettings
+from fairmot_ros.ros.settings import NodeSettings
 from fairmot_ros.ros.track_messages import detection_array, track_array, track_id_string
 from fairmot_ros.stamps import NS_PER_SECOND, stamp_to_seconds, time_to_ns
 from fairmot_ros.visualize import draw_tracks

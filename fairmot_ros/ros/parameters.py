@@ -1,8 +1,9 @@
 """Every parameter of the tracker node: name, type, default, description, range, mutability.
 
-This table is the single source for the node's declarations, for ``config/tracker.yaml`` and
-for the parameter table of doc/parameters.md (``python -m fairmot_ros.ros.parameters
---markdown``), so the three cannot drift apart. Tracker parameters are generated from the
+This table is the single source for the node's declarations (:func:`declare_parameters`), for
+its validated settings (:mod:`fairmot_ros.ros.settings`), for ``config/tracker.yaml`` and for
+the parameter table of doc/parameters.md (:mod:`fairmot_ros.ros.parameter_files`), so they
+cannot drift apart. Tracker parameters are generated from the
 fields of the core's ``TrackerConfig`` (prefixed ``tracker.``) and validated by
 ``TrackerConfig.validate``, so a runtime change is checked by the same rules the core applies.
 
@@ -13,11 +14,7 @@ lifecycle node). Everything else can be re-tuned while the node runs.
 
 from __future__ import annotations
 
-import argparse
-import math
 import re
-import sys
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -32,23 +29,21 @@ from fairmot_ros.tracking.config import (
 
 __all__ = [
     "ALL_PARAMETERS",
+    "BY_NAME",
     "NODE_PARAMETERS",
     "QOS_RELIABILITY_CHOICES",
     "TRACKER_PARAMETERS",
     "TRACKER_PREFIX",
-    "NodeSettings",
     "ParamSpec",
     "declare_parameters",
-    "markdown_table",
-    "settings_from_values",
-    "yaml_config",
+    "format_value",
 ]
 
 TRACKER_PREFIX = "tracker."
 QOS_RELIABILITY_CHOICES = ("best_effort", "reliable")
 DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 # Camera names become topic name tokens and id prefixes: keep them to what both allow.
-_CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # class_id is copied into every detection of every frame: a short label, not a payload.
 CLASS_ID_MAX_LENGTH = 256
 MAX_CAMERAS = 16
@@ -81,7 +76,7 @@ class ParamSpec:
         if self.choices:
             parts.append("one of " + ", ".join(self.choices))
         if self.low is not None and self.high is not None:
-            parts.append(f"[{_fmt(self.low)}, {_fmt(self.high)}]")
+            parts.append(f"[{format_value(self.low)}, {format_value(self.high)}]")
         if self.read_only:
             parts.append("read-only: restart to change")
         return "; ".join(parts)
@@ -121,7 +116,7 @@ class ParamSpec:
         return descriptor
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -303,156 +298,7 @@ def _tracker_parameters() -> tuple[ParamSpec, ...]:
 
 TRACKER_PARAMETERS: tuple[ParamSpec, ...] = _tracker_parameters()
 ALL_PARAMETERS: tuple[ParamSpec, ...] = NODE_PARAMETERS + TRACKER_PARAMETERS
-_BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in ALL_PARAMETERS}
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    """All parameter values, typed and validated; swapped whole on every accepted change.
-
-    The image thread reads one ``NodeSettings`` reference per frame, so it never sees a
-    half-applied change and never calls into the parameter API.
-    """
-
-    model: str
-    providers: tuple[str, ...]
-    require_gpu: bool
-    intra_op_threads: int
-    heads_at_peaks: bool
-    topk: int
-    image_topics: tuple[str, ...]
-    camera_names: tuple[str, ...]
-    compressed: bool
-    qos_reliability: str
-    queue_depth: int
-    max_image_pixels: int
-    class_id: str
-    publish_embeddings: bool
-    debug_trail_length: int
-    diagnostics_period: float
-    tracker: TrackerConfig
-
-    @property
-    def subscribed_topics(self) -> tuple[str, ...]:
-        suffix = "/compressed" if self.compressed else ""
-        return tuple(topic.rstrip("/") + suffix for topic in self.image_topics)
-
-
-def _camera_names(topics: Sequence[str], names: Sequence[str]) -> tuple[str, ...]:
-    if not names:
-        return tuple(f"cam{i}" for i in range(len(topics)))
-    return tuple(names)
-
-
-def _topic_problems(topics: Sequence[str]) -> list[str]:
-    """Topic names rcl would refuse when subscribing (checked by rclpy's own validator where
-    rclpy is installed), so the node says so at start-up instead of failing to subscribe."""
-    try:
-        from rclpy.exceptions import InvalidTopicNameException
-        from rclpy.validate_topic_name import validate_topic_name
-    except ImportError:
-        return []
-    problems = []
-    for topic in topics:
-        if "\x00" in topic:
-            continue  # reported with the other NUL characters
-        try:
-            validate_topic_name(topic)
-        except InvalidTopicNameException as exc:
-            reason = str(exc).splitlines()[0].removeprefix("Invalid topic name: ").rstrip(":")
-            problems.append(f"image_topics entry {topic!r} is not a valid topic name: {reason}")
-    return problems
-
-
-def _string_problems(merged: Mapping[str, Any]) -> list[str]:
-    """NUL characters (rcl strings end there, so the value would be cut silently) and an
-    oversized class_id."""
-    problems = []
-    for name, value in merged.items():
-        texts = value if isinstance(value, (list, tuple)) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            problems.append(f"{name} contains a NUL character")
-    class_id = merged["class_id"]
-    if isinstance(class_id, str) and len(class_id) > CLASS_ID_MAX_LENGTH:
-        problems.append(
-            f"class_id has {len(class_id)} characters, at most {CLASS_ID_MAX_LENGTH}"
-        )
-    return problems
-
-
-def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
-    """Build validated settings from parameter values (missing names take their defaults).
-
-    Raises ``ValueError`` whose message lists every problem, for the parameter callback to
-    hand back as the rejection reason.
-    """
-    unknown = sorted(set(values) - set(_BY_NAME))
-    if unknown:
-        raise ValueError(f"unknown parameters: {', '.join(unknown)}")
-    merged = {spec.name: spec.default for spec in ALL_PARAMETERS}
-    merged.update({name: value for name, value in values.items() if value is not None})
-    problems: list[str] = []
-    for name, value in merged.items():
-        spec = _BY_NAME[name]
-        if isinstance(value, float) and math.isnan(value):
-            problems.append(f"{name} is NaN")
-        elif spec.choices and value not in spec.choices:
-            problems.append(f"{name} {value!r} is not one of {', '.join(spec.choices)}")
-        elif spec.low is not None and spec.high is not None and not (
-            spec.low <= value <= spec.high
-        ):
-            problems.append(f"{name} {value} is outside [{_fmt(spec.low)}, {_fmt(spec.high)}]")
-
-    topics = tuple(str(t) for t in merged["image_topics"])
-    names = _camera_names(topics, [str(n) for n in merged["camera_names"]])
-    if not topics or any(not t.strip("/ ") for t in topics):
-        problems.append(f"image_topics {list(topics)} must list at least one non-empty topic")
-    if len(set(topics)) != len(topics):
-        problems.append(f"image_topics {list(topics)} contains duplicates")
-    if len(names) != len(topics):
-        problems.append(
-            f"camera_names has {len(names)} entries for {len(topics)} image_topics"
-        )
-    bad_names = [n for n in names if not _CAMERA_NAME.match(n)]
-    if bad_names:
-        problems.append(f"camera_names {bad_names} must match {_CAMERA_NAME.pattern}")
-    if len(set(names)) != len(names):
-        problems.append(f"camera_names {list(names)} contains duplicates")
-    problems.extend(_topic_problems(topics))
-    if len(topics) > MAX_CAMERAS:
-        problems.append(f"image_topics lists {len(topics)} topics, at most {MAX_CAMERAS}")
-    problems.extend(_string_problems(merged))
-    if not merged["providers"]:
-        problems.append("providers must name at least one ONNX Runtime execution provider")
-
-    tracker_values = {
-        name[len(TRACKER_PREFIX):]: value
-        for name, value in merged.items()
-        if name.startswith(TRACKER_PREFIX)
-    }
-    tracker = TrackerConfig(**tracker_values)
-    problems.extend(tracker.validate())
-    if problems:
-        raise ValueError("; ".join(problems))
-    return NodeSettings(
-        model=str(merged["model"]),
-        providers=tuple(merged["providers"]),
-        require_gpu=bool(merged["require_gpu"]),
-        intra_op_threads=int(merged["intra_op_threads"]),
-        heads_at_peaks=bool(merged["heads_at_peaks"]),
-        topk=int(merged["topk"]),
-        image_topics=topics,
-        camera_names=names,
-        compressed=bool(merged["compressed"]),
-        qos_reliability=str(merged["qos_reliability"]),
-        queue_depth=int(merged["queue_depth"]),
-        max_image_pixels=int(merged["max_image_pixels"]),
-        class_id=str(merged["class_id"]),
-        publish_embeddings=bool(merged["publish_embeddings"]),
-        debug_trail_length=int(merged["debug_trail_length"]),
-        diagnostics_period=float(merged["diagnostics_period"]),
-        tracker=tracker,
-    )
+BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in ALL_PARAMETERS}
 
 
 def declare_parameters(node: Any) -> dict[str, Any]:
@@ -481,75 +327,3 @@ def declare_parameters(node: Any) -> dict[str, Any]:
             declared = node.declare_parameter(spec.name, default, spec.descriptor())
         values[spec.name] = declared.value
     return values
-
-
-def markdown_table(specs: Iterable[ParamSpec] = ALL_PARAMETERS) -> str:
-    """The parameter table of doc/parameters.md, generated from the declarations."""
-    kinds = {bool: "bool", int: "int", float: "double", str: "string", list: "string[]"}
-    lines = [
-        "| parameter | type | default | constraints | description |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for spec in specs:
-        default = spec.default
-        if spec.kind is list:
-            shown = "[" + ", ".join(f'"{v}"' for v in default) + "]"
-        elif spec.kind is str:
-            shown = f'"{default}"'
-        elif spec.kind is bool:
-            shown = str(default).lower()
-        else:
-            shown = str(default)  # 30.0, not 30: a double must be written as one
-        lines.append(
-            f"| `{spec.name}` | {kinds[spec.kind]} | `{shown}` | {spec.constraints} | "
-            f"{spec.description} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def yaml_config(node_key: str = "/**") -> str:
-    """A parameters file with every parameter at its default and its description as a comment.
-
-    ``/**`` applies the file to the node whatever its name or namespace (one node per process).
-    Empty string arrays are left out: rcl's YAML parser cannot type an empty list, and the
-    declared default applies anyway.
-    """
-    import yaml
-
-    def scalar(value: Any) -> str:
-        return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix(
-            "\n..."
-        )
-
-    lines = [f"{node_key}:", "  ros__parameters:"]
-    group = ""
-    for spec in ALL_PARAMETERS:
-        if spec.kind is list and not spec.default:
-            continue
-        *parents, leaf = spec.name.split(".")
-        prefix = ".".join(parents)
-        if prefix != group:
-            if prefix:
-                lines.append(f"    {prefix}:")
-            group = prefix
-        indent = "    " + "  " * len(parents)
-        note = spec.description + (f" ({spec.constraints})" if spec.constraints else "")
-        lines.append(f"{indent}# {note}")
-        value = list(spec.default) if spec.kind is list else spec.default
-        lines.append(f"{indent}{leaf}: {scalar(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--markdown", action="store_true",
-                       help="print the parameter table of doc/parameters.md")
-    group.add_argument("--yaml", action="store_true", help="print a defaults parameters file")
-    args = parser.parse_args(argv)
-    sys.stdout.write(markdown_table() if args.markdown else yaml_config())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

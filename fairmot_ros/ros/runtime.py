@@ -36,8 +36,9 @@ from fairmot_ros.engine import Engine
 from fairmot_ros.ros.cameras import Camera, make_cameras
 from fairmot_ros.ros.image_codec import ImageDecoder
 from fairmot_ros.ros.image_thread import ImageThread
-from fairmot_ros.ros.parameters import NodeSettings, declare_parameters, settings_from_values
+from fairmot_ros.ros.parameters import declare_parameters
 from fairmot_ros.ros.reports import DiagnosticsReporter
+from fairmot_ros.ros.settings import NodeSettings, settings_from_values
 
 __all__ = ["StartupError", "TrackerRuntime", "resolve_model_path"]
 

@@ -110,12 +110,14 @@ class FrameGeometry:
 class Scene:
     """What the 3D stage needs of one frame besides its tracks: the geometry (None when it is
     not known: ``frame_reason`` says why), and in depth mode the depth image paired with the
-    frame (None: ``depth_reason`` says why, the pairing's reason)."""
+    frame (None: ``depth_reason`` says why, the pairing's reason); ``ground_reason`` says why
+    the geometry has no ground pose (a tf failure) where ground-plane mode needs one."""
 
     geometry: FrameGeometry | None = None
     depth: DepthImage | None = None
     depth_reason: str | None = None
     frame_reason: str | None = None
+    ground_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ class SpatialStage:
             if self._frame_id is not None and geometry.output_frame != self._frame_id:
                 self.filters.clear()  # positions of another frame cannot be filtered on
             self._frame_id = geometry.output_frame
-            people = self._measure(tracks, geometry, scene.depth, scene.depth_reason, reasons)
+            people = self._measure(tracks, geometry, scene, reasons)
         if people:
             self.filters.update(stamp, [p.track_id for p in people],
                                 np.stack([p.centre for p in people]),
@@ -199,9 +201,9 @@ class SpatialStage:
     # -- measurement -----------------------------------------------------------------------
 
     def _measure(self, tracks: Sequence[tuple[Hashable, np.ndarray]], geometry: FrameGeometry,
-                 depth: DepthImage | None, depth_reason: str | None,
-                 reasons: Counter) -> list[Person3D]:
+                 scene: Scene, reasons: Counter) -> list[Person3D]:
         settings = self.settings
+        depth, depth_reason = scene.depth, scene.depth_reason
         if not tracks:
             return []
         ids = [tid for tid, _ in tracks]
@@ -220,7 +222,7 @@ class SpatialStage:
                 pending = np.array([i for i in pending if i not in done], dtype=np.int64)
         if settings.ground and len(pending):
             if geometry.ground is None:
-                reasons[NO_POSE] += 1
+                reasons[scene.ground_reason or NO_POSE] += 1
             else:
                 if settings.depth is not None:
                     reasons[FALLBACK_TO_GROUND] += len(pending)
@@ -291,8 +293,10 @@ class SpatialStage:
         ahead = np.isfinite(scale[:n]) & np.isfinite(scale[n:]).reshape(2, n).all(axis=0)
         distance = np.linalg.norm((feet - pose.camera_centre)[:, :2], axis=1)
         near = ahead & (distance <= settings.max_range)
-        reasons[TRACK_ABOVE_HORIZON] += int(np.count_nonzero(~ahead))
-        reasons[TRACK_GROUND_TOO_FAR] += int(np.count_nonzero(ahead & ~near))
+        for reason, refused in ((TRACK_ABOVE_HORIZON, ~ahead), (TRACK_GROUND_TOO_FAR,
+                                                                ahead & ~near)):
+            if refused.any():
+                reasons[reason] += int(np.count_nonzero(refused))
         keep = np.flatnonzero(near)
         if not len(keep):
             return {}

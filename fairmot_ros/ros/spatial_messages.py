@@ -1,0 +1,132 @@
+"""People in 3D to ROS messages: ``Detection3DArray``, the 3D fields of ``TrackArray``, markers.
+
+Every message carries the stamp of the image the tracks were computed from; the frame is the
+3D output frame (the camera's optical frame or the node's ``spatial.target_frame``), and ids
+are the strings of the 2D topics (``"12"``, ``"cam0/12"``). Positions and velocities are the
+per-track filter's state at the image stamp (:mod:`fairmot_ros.spatial.motion`); the box's
+size and orientation come from that frame's measurement. The RViz markers of a frame start with
+a ``DELETEALL``, so a person who left the picture leaves no marker behind, and each marker
+also expires after ``lifetime`` seconds, so markers vanish when the node stops publishing.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion, Vector3
+from std_msgs.msg import ColorRGBA
+from vision_msgs.msg import (
+    BoundingBox3D,
+    Detection3D,
+    Detection3DArray,
+    ObjectHypothesisWithPose,
+)
+from visualization_msgs.msg import Marker, MarkerArray
+
+from fairmot_ros.ros.track_messages import duration_from_seconds
+from fairmot_ros.spatial.stage import Person3D, SpatialFrame
+from fairmot_ros.spatial.transform import RigidTransform
+from fairmot_ros.visualize import colour_for_id
+
+__all__ = ["add_positions", "detection3d_array", "marker_array"]
+
+MARKER_NAMESPACE_BODY = "people"
+MARKER_NAMESPACE_LABEL = "ids"
+LABEL_HEIGHT = 0.4  # metres of text above the head
+
+
+def _header(header: Any, frame_id: str) -> Any:
+    out = copy.copy(header)
+    out.frame_id = frame_id
+    return out
+
+
+def _point(values: np.ndarray) -> Point:
+    return Point(x=float(values[0]), y=float(values[1]), z=float(values[2]))
+
+
+def _quaternion(axes: np.ndarray) -> Quaternion:
+    x, y, z, w = RigidTransform(axes, np.zeros(3)).as_quaternion()
+    return Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
+
+
+def _centre(person: Person3D, spatial: SpatialFrame) -> np.ndarray:
+    state = spatial.motion.get(person.track_id)
+    return person.centre if state is None else state.position
+
+
+def detection3d_array(spatial: SpatialFrame, header: Any, class_id: str,
+                      scores: Mapping[Any, float], id_prefix: str = "") -> Detection3DArray:
+    """One ``Detection3D`` per person measured in this frame: the filtered centre with its
+    covariance (the pose's orientation block is not estimated and left zero), the upright box
+    facing the camera, ``class_id`` with the 2D track's ``scores[track_id]``."""
+    head = _header(header, spatial.frame_id)
+    detections = []
+    for person in spatial.people:
+        state = spatial.motion.get(person.track_id)
+        centre = _centre(person, spatial)
+        pose = Pose(position=_point(centre), orientation=_quaternion(person.axes))
+        covariance = np.zeros((6, 6))
+        covariance[:3, :3] = person.covariance if state is None else state.covariance[:3, :3]
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = class_id
+        hypothesis.hypothesis.score = float(scores.get(person.track_id, 0.0))
+        hypothesis.pose = PoseWithCovariance(pose=pose, covariance=covariance.ravel().tolist())
+        size = Vector3(x=float(person.size[0]), y=float(person.size[1]),
+                       z=float(person.size[2]))
+        detections.append(Detection3D(header=head, results=[hypothesis],
+                                      bbox=BoundingBox3D(center=pose, size=size),
+                                      id=f"{id_prefix}{person.track_id}"))
+    return Detection3DArray(header=head, detections=detections)
+
+
+def add_positions(tracks: Any, spatial: SpatialFrame) -> Any:
+    """Fill the 3D fields of a ``TrackArray`` (built by ``track_messages.track_array``) from
+    the filters' states; tracks without one keep ``position_valid`` false."""
+    tracks.position_frame_id = spatial.frame_id
+    measured = {person.track_id: person for person in spatial.people}
+    for message in tracks.tracks:
+        state = spatial.motion.get(message.track_id)
+        if state is None:
+            continue
+        message.position_valid = True
+        message.position = _point(state.position)
+        message.velocity_3d = Vector3(x=float(state.velocity[0]), y=float(state.velocity[1]),
+                                      z=float(state.velocity[2]))
+        message.position_covariance = state.covariance.ravel().tolist()
+        person = measured.get(message.track_id)
+        if person is not None and np.isfinite(person.height):
+            message.height = float(person.height)
+            message.height_plausible = person.height_plausible
+    return tracks
+
+
+def marker_array(spatial: SpatialFrame, header: Any, lifetime: float,
+                 id_prefix: str = "") -> MarkerArray:
+    """A cylinder and an id label per measured person, after a ``DELETEALL``."""
+    head = _header(header, spatial.frame_id)
+    markers = [Marker(header=head, action=Marker.DELETEALL)]
+    life = duration_from_seconds(lifetime)
+    for person in spatial.people:
+        label = f"{id_prefix}{person.track_id}"
+        blue, green, red = (c / 255.0 for c in colour_for_id(label))
+        colour = ColorRGBA(r=red, g=green, b=blue, a=0.6)
+        centre = _centre(person, spatial)
+        orientation = _quaternion(person.axes)
+        width = float(max(person.size[0], person.size[1]))
+        body = Marker(header=head, ns=MARKER_NAMESPACE_BODY, id=int(person.track_id),
+                      type=Marker.CYLINDER, action=Marker.ADD,
+                      pose=Pose(position=_point(centre), orientation=orientation),
+                      scale=Vector3(x=width, y=width, z=float(person.size[2])),
+                      color=colour, lifetime=life)
+        top = centre + person.axes[:, 2] * (0.5 * person.size[2] + LABEL_HEIGHT / 2)
+        text = Marker(header=head, ns=MARKER_NAMESPACE_LABEL, id=int(person.track_id),
+                      type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                      pose=Pose(position=_point(top), orientation=Quaternion(w=1.0)),
+                      scale=Vector3(z=LABEL_HEIGHT), color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
+                      text=label, lifetime=life)
+        markers += [body, text]
+    return MarkerArray(markers=markers)

@@ -54,18 +54,35 @@ def run_sweep(
     progress: bool = False,
 ) -> list[dict[str, object]]:
     """One entry per run, the clean sequence first: label, perturbation, metrics, timing."""
-    if sequence.gt_path is None:
-        raise SequenceError(f"{sequence.name or sequence.source} has no ground truth to score")
+    jobs = [(CLEAN if chain is None else chain.spec,
+             sequence if chain is None else perturb_sequence(sequence, chain),
+             {"perturbation": chain.describe() if chain else None})
+            for chain in [None, *chains]]  # fmt: skip
+    return score_runs(model, jobs, conf_thres, threads, providers,
+                      "robustness" if progress else None)
+
+
+def score_runs(
+    model: str | Path,
+    jobs: list[tuple[str, MotSequence, dict[str, object]]],
+    conf_thres: float,
+    threads: int | None,
+    providers: tuple[str, ...] | None,
+    progress: str | None = None,
+) -> list[dict[str, object]]:
+    """``fairmot-eval``'s loop and scoring on each ``(label, sequence, facts)``: one entry
+    per job with its label, facts, metrics and timing (``progress``: the prefix of a line
+    on stderr per job)."""
+    for _, source, _ in jobs:
+        if source.gt_path is None:
+            raise SequenceError(f"{source.name or source.source} has no ground truth to score")
     runs: list[dict[str, object]] = []
-    for chain in [None, *chains]:
-        label = CLEAN if chain is None else chain.spec
+    for label, source, facts in jobs:
         if progress:
-            print(f"robustness: {label} ...", file=sys.stderr, flush=True)
-        source = sequence if chain is None else perturb_sequence(sequence, chain)
+            print(f"{progress}: {Path(model).name} {label} ...", file=sys.stderr, flush=True)
         rows, timing = track_sequence(model, source, conf_thres, threads, providers)
         scores = score_sequence(source, rows)
-        runs.append({"label": label, "perturbation": chain.describe() if chain else None,
-                     "metrics": scores["metrics"], "timing": timing})
+        runs.append({"label": label, **facts, "metrics": scores["metrics"], "timing": timing})
     return runs
 
 
@@ -83,43 +100,79 @@ def markdown_table(runs: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m fairmot_ros.evaluation.robustness",
-        description="Score a model on a sequence, clean and under each image perturbation.",
-    )
-    parser.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every sweep over a sequence shares (this one and ``scales.py``)."""
     parser.add_argument("--sequence", default=DEFAULT_SEQUENCE, metavar="SEQ[:FIRST-LAST]",
                         help=f"sequence with ground truth (default {DEFAULT_SEQUENCE})")
     parser.add_argument("--gt", default=None, help="ground truth file (default: the sequence's)")
-    parser.add_argument("--perturbations", nargs="+", default=list(DEFAULT_PERTURBATIONS),
-                        metavar="SPEC", help="specs to run after the clean pass (default: "
-                        f"{' '.join(DEFAULT_PERTURBATIONS)}); 'default' expands to that list")
     parser.add_argument("--perturb-seed", type=int, default=0, metavar="N")
     parser.add_argument("--conf-thres", type=float, default=0.4)
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime CPU threads")
     parser.add_argument("--cpu", action="store_true", help="use the CPU provider only")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the report here")
     parser.add_argument("--markdown", default=None, metavar="FILE", help="also write the table")
+
+
+def expand_specs(specs: list[str]) -> list[str]:
+    """'default' becomes :data:`DEFAULT_PERTURBATIONS`, 'none' nothing, the rest stays."""
+    expanded: list[str] = []
+    for spec in specs:
+        if spec != "none":
+            expanded.extend(DEFAULT_PERTURBATIONS if spec == "default" else [spec])
+    return expanded
+
+
+def sweep_inputs(args: argparse.Namespace, model_args: list[str]):
+    """(perturbation chains, model paths, sequence, providers) of a sweep's options, every
+    spec and model checked before the first (long) run starts; ``model_args`` empty means
+    the shipped model."""
+    chains = [parse_perturbations(spec, args.perturb_seed)
+              for spec in expand_specs(args.perturbations)]  # fmt: skip
+    if model_args:
+        models = [Path(m) for m in model_args]
+    else:
+        from fairmot_ros.default_model import default_model_path
+
+        models = [default_model_path()]
+    for model in models:
+        if not model.is_file():
+            raise FileNotFoundError(f"model not found: {model}")
+    sequence = open_sequence(args.sequence, args.gt)
+    providers = ("CPUExecutionProvider",) if args.cpu else None
+    return chains, models, sequence, providers
+
+
+def write_outputs(report: dict, table: str, args: argparse.Namespace) -> None:
+    """Print the JSON report and the table; also write them where ``--json``/``--markdown``
+    say."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    print()
+    print(table)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fairmot_ros.evaluation.robustness",
+        description="Score a model on a sequence, clean and under each image perturbation.",
+    )
+    parser.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
+    parser.add_argument("--perturbations", nargs="+", default=list(DEFAULT_PERTURBATIONS),
+                        metavar="SPEC", help="specs to run after the clean pass (default: "
+                        f"{' '.join(DEFAULT_PERTURBATIONS)}); 'default' expands to that list")
+    add_sweep_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    specs: list[str] = []
-    for spec in args.perturbations:
-        specs.extend(DEFAULT_PERTURBATIONS if spec == "default" else [spec])
     try:
-        # Every spec is checked before the first (long) run starts.
-        chains = [parse_perturbations(spec, args.perturb_seed) for spec in specs]
-        if args.model is None:
-            from fairmot_ros.default_model import default_model_path
-
-            model = default_model_path()
-        else:
-            model = Path(args.model)
-        sequence = open_sequence(args.sequence, args.gt)
-        providers = ("CPUExecutionProvider",) if args.cpu else None
+        chains, (model,), sequence, providers = sweep_inputs(
+            args, [args.model] if args.model else [])
         runs = run_sweep(model, sequence, chains, args.conf_thres, args.threads, providers,
                          progress=True)
     except (SequenceError, FileNotFoundError, ValueError) as exc:
@@ -135,15 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "metrics_library": METRICS_LIBRARY,
         "runs": runs,
     }
-    text = json.dumps(report, indent=2)
-    table = markdown_table(runs)
-    print(text)
-    print()
-    print(table)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(table + "\n")
+    write_outputs(report, markdown_table(runs), args)
     return 0
 
 

@@ -71,7 +71,8 @@ def _arguments():
         ),
         DeclareLaunchArgument(
             "rviz", default_value="false",
-            description="start RViz with config/tracker.rviz (the annotated debug image)",
+            description="start RViz with config/tracker.rviz (the annotated debug image, and "
+            "the people in 3D with spatial.mode set)",
         ),
         DeclareLaunchArgument(
             "lifecycle", default_value="false",
@@ -159,7 +160,9 @@ def _nodes(context):
         actions.append(node)
     actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_tracker_exited)))
 
-    debug_topic = "/" + "/".join(part for part in (namespace, NODE_NAME, "debug_image") if part)
+    def output(leaf: str) -> str:
+        return "/" + "/".join(part for part in (namespace, NODE_NAME, leaf) if part)
+
     actions.append(
         Node(
             package="rviz2",
@@ -170,7 +173,8 @@ def _nodes(context):
                 [FindPackageShare(PACKAGE), "config", "tracker.rviz"]
             ).perform(context)],
             parameters=[{"use_sim_time": overrides["use_sim_time"]}],
-            remappings=[(f"/{NODE_NAME}/debug_image", debug_topic)],
+            remappings=[(f"/{NODE_NAME}/{leaf}", output(leaf))
+                         for leaf in ("debug_image", "markers")],
             condition=IfCondition(LaunchConfiguration("rviz")),
         )
     )

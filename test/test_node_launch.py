@@ -29,6 +29,9 @@ def test_rviz_config_shows_the_debug_image() -> None:
     topic = images[0]["Topic"]
     assert topic["Value"] == "/fairmot_tracker/debug_image"
     assert topic["Reliability Policy"] == "Reliable"  # matches the node's reliable publisher
+    markers = [d for d in displays if d["Class"] == "rviz_default_plugins/MarkerArray"]
+    assert len(markers) == 1 and markers[0]["Topic"]["Value"] == "/fairmot_tracker/markers"
+    assert markers[0]["Topic"]["Reliability Policy"] == "Reliable"
     assert config["Panels"] and config["Window Geometry"]
 
 
@@ -164,6 +167,6 @@ def test_rviz_is_pointed_at_the_namespaced_debug_image() -> None:
     rviz = next(n for n in nodes if n.node_executable == "rviz2")
     assert rviz.condition.evaluate(context)
     rviz._perform_substitutions(context)
-    assert ("/fairmot_tracker/debug_image", "/front/fairmot_tracker/debug_image") in [
-        tuple(r) for r in rviz.expanded_remapping_rules
-    ]
+    rules = [tuple(r) for r in rviz.expanded_remapping_rules]
+    assert ("/fairmot_tracker/debug_image", "/front/fairmot_tracker/debug_image") in rules
+    assert ("/fairmot_tracker/markers", "/front/fairmot_tracker/markers") in rules

@@ -13,6 +13,7 @@ from fairmot_ros.ros.parameter_files import markdown_table, yaml_config
 from fairmot_ros.ros.parameters import (
     ALL_PARAMETERS,
     NODE_PARAMETERS,
+    SPATIAL_PARAMETERS,
     TRACKER_PARAMETERS,
     TRACKER_PREFIX,
 )
@@ -24,6 +25,7 @@ READ_ONLY = {
     "model", "providers", "require_gpu", "intra_op_threads", "heads_at_peaks",
     "image_topics",
     "camera_names", "compressed", "qos_reliability", "queue_depth", "diagnostics_period",
+    *(spec.name for spec in SPATIAL_PARAMETERS),  # read when the node is configured
 }
 
 
@@ -104,6 +106,12 @@ def test_defaults_are_valid_and_derive_camera_names() -> None:
         ({"tracker.frame_rate": 1e-300}, "frame_rate"),
         ({"tracker.max_tracks": 0}, "max_tracks"),
         ({"max_image_pixels": 0}, "max_image_pixels"),
+        ({"spatial.mode": "lidar"}, "spatial.mode"),
+        ({"spatial.camera_rotation": [0.0, 0.0, 0.0, 0.0]}, "spatial.camera_rotation"),
+        ({"spatial.depth_min": 5.0, "spatial.depth_max": 4.0}, "spatial.depth_min"),
+        ({"spatial.mode": "ground", "spatial.pose_source": "height_pitch_roll"},
+         "camera_height > 0"),
+        ({"spatial.depth_topics": ["a", "b"]}, "spatial.depth_topics has 2 entries"),
     ],
 )
 def test_invalid_values_are_rejected_with_a_reason(values: dict, reason: str) -> None:
@@ -114,7 +122,8 @@ def test_invalid_values_are_rejected_with_a_reason(values: dict, reason: str) ->
 def test_shipped_yaml_holds_every_parameter_at_its_default() -> None:
     loaded = yaml.safe_load((REPO / "config" / "tracker.yaml").read_text())
     values = _flatten(loaded["/**"]["ros__parameters"])
-    expected = {spec.name: spec.default for spec in ALL_PARAMETERS if spec.default != []}
+    expected = {spec.name: list(spec.default) if spec.kind is tuple else spec.default
+                for spec in ALL_PARAMETERS if spec.default != []}  # YAML has lists, no tuples
     assert values == expected
     for name, value in values.items():  # 30.0 not 30: ROS refuses an int for a double
         assert type(value) is type(expected[name]), name

@@ -13,6 +13,7 @@ from typing import Any
 
 from fairmot_ros.pipeline import CameraPipeline
 from fairmot_ros.ros.camera_stats import CameraStats
+from fairmot_ros.spatial.stage import SpatialSettings
 from fairmot_ros.tracking import TrackerConfig
 from fairmot_ros.visualize import TrailHistory
 
@@ -77,6 +78,7 @@ class Camera:
     detections_pub: Any = None
     tracks_pub: Any = None
     debug_pub: Any = None
+    spatial: Any = None  # its SpatialCamera (fairmot_ros.ros.spatial_node) with 3D on
 
     def output_topic(self, leaf: str) -> str:
         return f"{self.output_namespace}/{leaf}"
@@ -104,10 +106,10 @@ def publisher_key(info: dict) -> bytes | None:
 
 def make_cameras(
     topics: tuple[str, ...], names: tuple[str, ...], config: TrackerConfig, trail_length: int,
-    detector: Any = None,
+    detector: Any = None, spatial: SpatialSettings | None = None,
 ) -> list[Camera]:
     """One ``Camera`` per subscribed topic, each with a fresh pipeline (ids from 1) around the
-    shared ``detector``."""
+    shared ``detector``, locating people in 3D with ``spatial`` settings."""
     several = len(topics) > 1
     return [
         Camera(
@@ -115,7 +117,7 @@ def make_cameras(
             topic=topic,
             prefix=f"{name}/" if several else "",
             output_namespace=f"~/{name}" if several else "~",
-            pipeline=CameraPipeline(config, detector),
+            pipeline=CameraPipeline(config, detector, spatial),
             trails=TrailHistory(max_points=trail_length),
         )
         for topic, name in zip(topics, names, strict=True)

@@ -54,6 +54,16 @@ CAMERA_MOTION_INLIERS = "camera motion inliers"
 CAMERA_MOTION_FAILURES = "camera motion failures"
 CAMERA_MOTION_ESTIMATE_MEAN = "camera motion estimate mean (ms)"
 
+# A camera's people in 3D (with spatial.mode other than "off"). The failures are counted per
+# reason (fairmot_ros.spatial.reasons: depth pairing, invalid depth, CameraInfo, tf) since
+# start, as "reason=count, ..." (format_reasons).
+SPATIAL_MODE = "3D mode"
+SPATIAL_POSE_SOURCE = "3D pose source"
+SPATIAL_OUTPUT_RATE = "3D output rate (Hz)"
+SPATIAL_FRAMES = "3D frames published"
+SPATIAL_PEOPLE = "3D people in the last frame"
+SPATIAL_FAILURES = "3D failures by reason"
+
 _NONE = "none"
 
 

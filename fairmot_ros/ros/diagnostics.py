@@ -23,6 +23,7 @@ __all__ = [
     "engine_status",
     "missed_frames_advice",
     "motion_values",
+    "spatial_values",
 ]
 
 # Frames missed before the node during one period that call for the advice: at least this
@@ -106,6 +107,24 @@ def motion_values(method: str, estimator: Any) -> list[KeyValue]:
         (keys.CAMERA_MOTION_INLIERS, 0 if last is None else last.inliers),
         (keys.CAMERA_MOTION_FAILURES, estimator.failures),
         (keys.CAMERA_MOTION_ESTIMATE_MEAN, f"{1000 * estimator.seconds / frames:.2f}"),
+    ])
+
+
+def spatial_values(mode: str, pose_source: str, spatial: Any, seconds: float,
+                   restart: bool = True) -> list[KeyValue]:
+    """Values of a camera's people in 3D (``spatial``: its ``SpatialCamera``, None when
+    ``mode`` is "off")."""
+    if spatial is None:
+        return [KeyValue(key=keys.SPATIAL_MODE, value="off")]
+    rate = spatial.interval(seconds, restart)
+    published, people, failures = spatial.counts()
+    return _values([
+        (keys.SPATIAL_MODE, mode),
+        (keys.SPATIAL_POSE_SOURCE, pose_source),
+        (keys.SPATIAL_OUTPUT_RATE, f"{rate:.2f}"),
+        (keys.SPATIAL_FRAMES, published),
+        (keys.SPATIAL_PEOPLE, people),
+        (keys.SPATIAL_FAILURES, keys.format_reasons(failures)),
     ])
 
 

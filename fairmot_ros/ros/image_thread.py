@@ -138,7 +138,10 @@ class ImageThread:
                         f"{camera.name}: images on {camera.topic} have a zero stamp; tracking "
                         "with receive times (outputs keep the zero stamp)"
                     )
-            outcome = camera.pipeline.step(image, timestamp, frame.publisher, dets)
+            scene = None
+            if camera.spatial is not None:
+                scene = camera.spatial.scene(frame.msg.header, timestamp)
+            outcome = camera.pipeline.step(image, timestamp, frame.publisher, dets, scene)
             if outcome.events is not NO_EVENTS:
                 self._report(camera, frame, outcome, settings)
             self._publish(camera, frame, image, outcome, settings)
@@ -178,9 +181,12 @@ class ImageThread:
         camera.detections_pub.publish(
             detection_array(outcome.tracks, header, settings.class_id, camera.prefix)
         )
-        camera.tracks_pub.publish(
-            track_array(outcome.store, header, camera.prefix, settings.publish_embeddings)
-        )
+        tracks = track_array(outcome.store, header, camera.prefix, settings.publish_embeddings)
+        if camera.spatial is not None:
+            camera.spatial.add_positions(tracks, outcome)
+        camera.tracks_pub.publish(tracks)
+        if camera.spatial is not None:
+            camera.spatial.publish(header, outcome, settings.class_id, camera.prefix)
         if camera.debug_pub.get_subscription_count() > 0:
             camera.trails.max_points = settings.debug_trail_length
             tracks = outcome.tracks

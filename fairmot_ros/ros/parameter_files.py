@@ -19,7 +19,8 @@ __all__ = ["markdown_table", "yaml_config"]
 
 def markdown_table(specs: Iterable[ParamSpec] = ALL_PARAMETERS) -> str:
     """The parameter table of doc/parameters.md, generated from the declarations."""
-    kinds = {bool: "bool", int: "int", float: "double", str: "string", list: "string[]"}
+    kinds = {bool: "bool", int: "int", float: "double", str: "string", list: "string[]",
+             tuple: "double[]"}
     lines = [
         "| parameter | type | default | constraints | description |",
         "| --- | --- | --- | --- | --- |",
@@ -28,6 +29,8 @@ def markdown_table(specs: Iterable[ParamSpec] = ALL_PARAMETERS) -> str:
         default = spec.default
         if spec.kind is list:
             shown = "[" + ", ".join(f'"{v}"' for v in default) + "]"
+        elif spec.kind is tuple:
+            shown = "[" + ", ".join(str(v) for v in default) + "]"
         elif spec.kind is str:
             shown = f'"{default}"'
         elif spec.kind is bool:
@@ -69,7 +72,7 @@ def yaml_config(node_key: str = "/**") -> str:
         indent = "    " + "  " * len(parents)
         note = spec.description + (f" ({spec.constraints})" if spec.constraints else "")
         lines.append(f"{indent}# {note}")
-        value = list(spec.default) if spec.kind is list else spec.default
+        value = list(spec.default) if spec.kind in (list, tuple) else spec.default
         lines.append(f"{indent}{leaf}: {scalar(value)}")
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from fairmot_ros.image_bytes import DEFAULT_MAX_IMAGE_PIXELS
+from fairmot_ros.ros.spatial_settings import POSE_SOURCES, SPATIAL_MODES, SPATIAL_PREFIX
 from fairmot_ros.tracking import TrackerConfig
 from fairmot_ros.tracking.config import (
     CAMERA_MOTION_METHODS,
@@ -29,6 +30,7 @@ from fairmot_ros.tracking.config import (
 
 __all__ = [
     "ALL_PARAMETERS",
+    "SPATIAL_PARAMETERS",
     "BY_NAME",
     "NODE_PARAMETERS",
     "QOS_RELIABILITY_CHOICES",
@@ -55,7 +57,8 @@ MAX_IMAGE_PIXELS_LIMIT = 1 << 30
 class ParamSpec:
     """One declared parameter.
 
-    ``kind`` is the Python type of the value (``list`` means a string array). ``low``/``high``
+    ``kind`` is the Python type of the value (``list`` means a string array, ``tuple`` a
+    double array, whose default is a tuple of floats). ``low``/``high``
     become the ROS descriptor's range (inclusive, as ROS defines it); finer rules such as
     "strictly positive" are left to the validation, which gives the reason.
     """
@@ -96,6 +99,7 @@ class ParamSpec:
             float: ParameterType.PARAMETER_DOUBLE,
             str: ParameterType.PARAMETER_STRING,
             list: ParameterType.PARAMETER_STRING_ARRAY,
+            tuple: ParameterType.PARAMETER_DOUBLE_ARRAY,
         }
         descriptor = ParameterDescriptor(
             name=self.name,
@@ -297,7 +301,86 @@ def _tracker_parameters() -> tuple[ParamSpec, ...]:
 
 
 TRACKER_PARAMETERS: tuple[ParamSpec, ...] = _tracker_parameters()
-ALL_PARAMETERS: tuple[ParamSpec, ...] = NODE_PARAMETERS + TRACKER_PARAMETERS
+
+def _spatial(leaf: str, kind: type, default: Any, description: str, **kwargs: Any) -> ParamSpec:
+    """A ``spatial.*`` parameter; all are read at configure time (restart to change)."""
+    return ParamSpec(SPATIAL_PREFIX + leaf, kind, default, description, read_only=True,
+                     **kwargs)
+
+
+SPATIAL_PARAMETERS: tuple[ParamSpec, ...] = (
+    _spatial("mode", str, "off",
+             "People in 3D (doc/people-3d.md): off; ground (foot points on a flat ground, "
+             "needs the camera's pose); depth (a depth image registered to the colour image); "
+             "depth+ground (depth, falling back to the ground where a track's depth fails).",
+             choices=SPATIAL_MODES),
+    _spatial("camera_info_topics", list, [],
+             "sensor_msgs/CameraInfo topic of each camera (image_topics order). Empty: "
+             "camera_info beside each image topic."),
+    _spatial("depth_topics", list, [],
+             "Depth image topic of each camera (REP-118: 16UC1 mm or 32FC1 m, registered to the "
+             "colour image). Empty: depth/image beside each image topic."),
+    _spatial("depth_info_topics", list, [],
+             "CameraInfo of each depth topic. Empty: camera_info beside each depth topic."),
+    _spatial("depth_tolerance", float, 0.02,
+             "Largest stamp difference (s) between a colour frame and the depth frame paired "
+             "with it; a colour frame never waits for its depth.", low=0.0, high=1.0),
+    _spatial("depth_buffer", int, 8,
+             "Depth frames kept for pairing (the newest).", low=1, high=100),
+    _spatial("depth_min", float, 0.2, "Nearest valid depth (m).", low=0.0, high=1000.0),
+    _spatial("depth_max", float, 60.0, "Farthest valid depth (m).", low=0.0, high=1000.0),
+    _spatial("target_frame", str, "",
+             "Frame of the 3D outputs (tf at the image stamp). Empty: the camera's optical "
+             "frame (the image's frame_id)."),
+    _spatial("ground_frame", str, "base_footprint",
+             "Frame whose z = 0 plane is the ground (z up); the parent of the camera pose "
+             "parameters."),
+    _spatial("pose_source", str, "auto",
+             "Where the camera's pose above the ground comes from: tf (tf2 at the image stamp), "
+             "transform (camera_translation, camera_rotation), height_pitch_roll, or auto (tf "
+             "where tf2_ros is importable, else height_pitch_roll when camera_height > 0, else "
+             "transform).", choices=POSE_SOURCES),
+    _spatial("tf_timeout", float, 0.05,
+             "Longest wait (s) for a transform at the image stamp.", low=0.0, high=5.0),
+    _spatial("camera_height", float, 0.0,
+             "Height (m) of the camera above ground_frame's origin (pose_source "
+             "height_pitch_roll).", low=0.0, high=1000.0),
+    _spatial("camera_pitch", float, 0.0,
+             "Downward tilt (rad) of the camera's forward axis (height_pitch_roll).",
+             low=-1.6, high=1.6),
+    _spatial("camera_roll", float, 0.0,
+             "Roll (rad) about the camera's forward axis (height_pitch_roll).",
+             low=-3.15, high=3.15),
+    _spatial("camera_translation", tuple, (0.0, 0.0, 0.0),
+             "Position (m) of the camera's optical frame in ground_frame (pose_source "
+             "transform)."),
+    _spatial("camera_rotation", tuple, (0.0, 0.0, 0.0, 1.0),
+             "Orientation of the optical frame in ground_frame, quaternion x, y, z, w "
+             "(pose_source transform)."),
+    _spatial("markers", bool, True,
+             "Publish ~/markers (visualization_msgs/MarkerArray: a cylinder and the id per "
+             "person) for RViz."),
+    _spatial("marker_lifetime", float, 0.5,
+             "Seconds a marker stays when no newer one replaces it.", low=0.0, high=60.0),
+    _spatial("box_margin", float, 0.015,
+             "How far the detector's boxes reach beyond the person at top and bottom, as a "
+             "fraction of the box height (the shipped model's: 0.015).", low=0.0, high=0.2),
+    _spatial("surface_offset", float, 0.15,
+             "Depth mode: metres from the body surface a depth camera sees to the body's axis.",
+             low=0.0, high=1.0),
+    _spatial("max_range", float, 60.0,
+             "Ground mode: foot points farther (m) from the camera are refused.",
+             low=0.1, high=10000.0),
+    _spatial("accel_sigma", float, 0.5,
+             "Per-track 3D filter: white-noise acceleration (m/s^2).", low=0.01, high=100.0),
+    _spatial("plausible_height_min", float, 1.0,
+             "Shortest plausible person height (m); shorter ones are flagged.",
+             low=0.1, high=3.0),
+    _spatial("plausible_height_max", float, 2.3,
+             "Tallest plausible person height (m); taller ones are flagged.", low=0.1, high=3.0),
+)
+
+ALL_PARAMETERS: tuple[ParamSpec, ...] = NODE_PARAMETERS + TRACKER_PARAMETERS + SPATIAL_PARAMETERS
 BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in ALL_PARAMETERS}
 
 
@@ -324,6 +407,7 @@ def declare_parameters(node: Any) -> dict[str, Any]:
             node.set_descriptor(spec.name, spec.descriptor())
             declared = node.get_parameter(spec.name)
         else:
-            declared = node.declare_parameter(spec.name, default, spec.descriptor())
+            value = list(default) if spec.kind is tuple else default
+            declared = node.declare_parameter(spec.name, value, spec.descriptor())
         values[spec.name] = declared.value
     return values

@@ -28,6 +28,7 @@ from fairmot_ros.ros.diagnostics import (
     engine_status,
     missed_frames_advice,
     motion_values,
+    spatial_values,
 )
 
 __all__ = ["DiagnosticsReporter", "PromptReports"]
@@ -132,6 +133,10 @@ class DiagnosticsReporter:
                 camera.stats.last_rejection,
             )
             status.values.extend(motion_values(pipeline.config.camera_motion, pipeline.motion))
+            spatial = camera.spatial
+            status.values.extend(spatial_values(
+                settings.spatial.mode, spatial.poses.source if spatial is not None else "none",
+                spatial, seconds, restart))
             statuses.append(status)
         message = DiagnosticArray(status=statuses)
         message.header.stamp = node.get_clock().now().to_msg()

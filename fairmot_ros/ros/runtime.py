@@ -27,9 +27,10 @@ from fairmot_ros_msgs.msg import TrackArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2DArray
+from vision_msgs.msg import Detection2DArray, Detection3DArray
+from visualization_msgs.msg import MarkerArray
 
 from fairmot_ros.detector import Detector
 from fairmot_ros.engine import Engine
@@ -39,6 +40,7 @@ from fairmot_ros.ros.image_thread import ImageThread
 from fairmot_ros.ros.parameters import declare_parameters
 from fairmot_ros.ros.reports import DiagnosticsReporter
 from fairmot_ros.ros.settings import NodeSettings, settings_from_values
+from fairmot_ros.ros.spatial_node import SpatialCamera, make_poses
 
 __all__ = ["StartupError", "TrackerRuntime", "resolve_model_path"]
 
@@ -180,9 +182,18 @@ class TrackerRuntime:
         self._applied = settings
         self.cameras = make_cameras(
             settings.subscribed_topics, settings.camera_names, settings.tracker,
-            settings.debug_trail_length, self.detector,
+            settings.debug_trail_length, self.detector, settings.spatial.core,
         )
         node = self.node
+        if settings.spatial.enabled:
+            poses = make_poses(node, settings.spatial)
+            for index, camera in enumerate(self.cameras):
+                camera.spatial = SpatialCamera(settings.spatial, index, poses)
+                camera.spatial.detections_pub = node.create_publisher(
+                    Detection3DArray, camera.output_topic("detections_3d"), _OUTPUT_QOS)
+                if settings.spatial.markers:
+                    camera.spatial.markers_pub = node.create_publisher(
+                        MarkerArray, camera.output_topic("markers"), _OUTPUT_QOS)
         for camera in self.cameras:
             camera.detections_pub = node.create_publisher(
                 Detection2DArray, camera.output_topic("detections"), _OUTPUT_QOS
@@ -209,6 +220,8 @@ class TrackerRuntime:
                 message_type, camera.topic,
                 lambda msg, info, c=camera: receive(c, msg, info), qos,
             )
+            if camera.spatial is not None:
+                self._subscribe_spatial(camera.spatial, settings, qos)
         self.images.start()
         self.active = True
         self._log_startup(settings, message_type.__name__)
@@ -220,6 +233,10 @@ class TrackerRuntime:
             if camera.subscription is not None:
                 self.node.destroy_subscription(camera.subscription)
                 camera.subscription = None
+            if camera.spatial is not None:
+                for subscription in camera.spatial.subscriptions:
+                    self.node.destroy_subscription(subscription)
+                camera.spatial.subscriptions = []
         self.images.stop()
 
     def cleanup(self) -> None:
@@ -228,13 +245,32 @@ class TrackerRuntime:
             self.deactivate()
         node = self.node
         for camera in self.cameras:
-            for publisher in (camera.detections_pub, camera.tracks_pub, camera.debug_pub):
-                node.destroy_publisher(publisher)
+            publishers = [camera.detections_pub, camera.tracks_pub, camera.debug_pub]
+            if camera.spatial is not None:
+                publishers += [camera.spatial.detections_pub, camera.spatial.markers_pub]
+            for publisher in publishers:
+                if publisher is not None:
+                    node.destroy_publisher(publisher)
         self.cameras = []
         if self._reporter is not None:
             self._reporter.destroy()
             self._reporter = None
         self.detector = None
+
+    def _subscribe_spatial(self, spatial: SpatialCamera, settings: NodeSettings,
+                           qos: QoSProfile) -> None:
+        """CameraInfo of the colour image, and in depth mode the depth image and its
+        CameraInfo (their callbacks only store what came)."""
+        node = self.node
+        spatial.subscriptions.append(node.create_subscription(
+            CameraInfo, spatial.info_topic, spatial.on_camera_info, qos))
+        if settings.spatial.uses_depth:
+            depth_qos = QoSProfile(reliability=qos.reliability, history=HistoryPolicy.KEEP_LAST,
+                                   depth=settings.spatial.depth_buffer)
+            spatial.subscriptions.append(node.create_subscription(
+                Image, spatial.depth_topic, spatial.on_depth, depth_qos))
+            spatial.subscriptions.append(node.create_subscription(
+                CameraInfo, spatial.depth_info_topic, spatial.on_depth_info, qos))
 
     # ----- start-up report -------------------------------------------------------------------
     def _log_startup(self, settings: NodeSettings, message_type: str) -> None:
@@ -259,6 +295,11 @@ class TrackerRuntime:
             f"input {message_type} {settings.qos_reliability} depth {settings.queue_depth}; "
             f"{cameras}; decoder {self.decoder.backend}"
         )
+        if settings.spatial.enabled:
+            spatial = self.cameras[0].spatial
+            frame = settings.spatial.target_frame or "the camera's optical frame"
+            line += (f"; people in 3D: {settings.spatial.mode}, pose from "
+                     f"{spatial.poses.source}, output in {frame}")
         if fallback:
             self.logger.warning(line)
         else:

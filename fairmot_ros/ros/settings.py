@@ -20,6 +20,7 @@ from fairmot_ros.ros.parameters import (
     TRACKER_PREFIX,
     format_value,
 )
+from fairmot_ros.ros.spatial_settings import SpatialNodeSettings, spatial_settings
 from fairmot_ros.tracking import TrackerConfig
 
 __all__ = ["NodeSettings", "settings_from_values"]
@@ -50,6 +51,7 @@ class NodeSettings:
     debug_trail_length: int
     diagnostics_period: float
     tracker: TrackerConfig
+    spatial: SpatialNodeSettings = SpatialNodeSettings()
 
     @property
     def subscribed_topics(self) -> tuple[str, ...]:
@@ -152,6 +154,8 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     }
     tracker = TrackerConfig(**tracker_values)
     problems.extend(tracker.validate())
+    spatial, spatial_problems = spatial_settings(merged, topics)
+    problems.extend(spatial_problems)
     if problems:
         raise ValueError("; ".join(problems))
     return NodeSettings(
@@ -172,4 +176,5 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
         debug_trail_length=int(merged["debug_trail_length"]),
         diagnostics_period=float(merged["diagnostics_period"]),
         tracker=tracker,
+        spatial=spatial,
     )

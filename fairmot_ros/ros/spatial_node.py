@@ -171,6 +171,7 @@ class SpatialCamera:
         self.reasons: Counter = Counter()
         self.published = 0
         self.people = 0
+        self._period_start = 0
 
     # ----- inputs (executor thread) -------------------------------------------------------
     def on_camera_info(self, msg: Any) -> None:
@@ -254,3 +255,11 @@ class SpatialCamera:
         """(frames published, people in the last one, failures by reason so far)."""
         with self._lock:
             return self.published, self.people, dict(self.reasons)
+
+    def interval(self, seconds: float, restart: bool = True) -> float:
+        """The 3D output rate (Hz) of the period that ends now; ``restart`` starts the next."""
+        with self._lock:
+            published = self.published - self._period_start
+            if restart:
+                self._period_start = self.published
+        return published / seconds if seconds > 0 else 0.0

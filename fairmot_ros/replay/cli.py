@@ -8,6 +8,8 @@
     fairmot-bag record OUT TOPIC... [--all] [--storage S] [--duration S]
     fairmot-bag eval OUTPUT_BAG --gt gt.txt [--input INPUT_BAG] [--json F]
     fairmot-bag render OUTPUT_BAG --input INPUT_BAG --video out.mp4
+    fairmot-bag people3d [--mode ground|depth|depth+ground] [--frames A-B] [--out DIR]
+    fairmot-bag eval3d OUTPUT_BAG --input INPUT_BAG --gt gt.txt [--calibration YAML]
 
 Every failure is one line on stderr (``fairmot-bag: ...``) and exit status 2; warnings about
 skipped messages are one line each, counted in the figures printed at the end.
@@ -344,6 +346,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _people3d(name: str) -> Any:
+    """A command of :mod:`fairmot_ros.replay.people3d`, imported when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from fairmot_ros.replay import people3d
+
+        return getattr(people3d, name)(args)
+
+    return run
+
+
 # ----- parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -424,6 +437,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", nargs="+", default=None, help="the input's image topic")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("people3d", help="people in 3D through an (RGB-D) bag and tracker_node, "
+                       "scored against the ground truth's ground positions (JSON)")
+    p.add_argument("--mode", choices=("ground", "depth", "depth+ground"), default="ground")
+    p.add_argument("--sequence", default="pets", help="'pets' (default) or a MOT sequence")
+    p.add_argument("--frames", default="401-795", metavar="A-B")
+    p.add_argument("--gt", default=None, help="ground truth (default: the sequence's)")
+    p.add_argument("--calibration", default=None, metavar="YAML",
+                   help="camera calibration (default: PETS09-S2L1's)")
+    p.add_argument("--input", type=Path, default=None, help="use this input bag")
+    p.add_argument("--rebuild", action="store_true", help="make the cached input bag again")
+    p.add_argument("--seed", type=int, default=0, help="seed of the depth sensor's noise")
+    p.add_argument("--exact-depth", action="store_true", help="depth without noise or holes")
+    p.add_argument("--out", default=".cache/people3d", help="output folder")
+    p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE")
+    p.add_argument("--domain-id", type=int, default=None)
+    p.add_argument("--frame-timeout", type=float, default=30.0)
+    p.add_argument("--radius", type=float, default=1.0, help="match radius (m)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the report here")
+    p.set_defaults(func=_people3d("cmd_people3d"))
+
+    p = sub.add_parser("eval3d", help="score a recorded run's ~/detections_3d positions")
+    p.add_argument("output_bag", type=Path)
+    p.add_argument("--input", type=Path, required=True, help="the input bag (frame numbers)")
+    p.add_argument("--gt", required=True, help="MOT ground truth (gt.txt)")
+    p.add_argument("--calibration", default=None, metavar="YAML")
+    p.add_argument("--radius", type=float, default=1.0, help="match radius (m)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the report here")
+    p.set_defaults(func=_people3d("cmd_eval3d"))
     parser.set_defaults(record_parser=record_parser)
     return parser
 

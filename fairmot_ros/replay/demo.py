@@ -43,6 +43,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -350,65 +351,57 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     from fairmot_ros.replay.lockstep import NodeObserver
     from fairmot_ros.replay.player import DEFAULT_CLOCK_HZ, BagPlayer, PlayOptions
     from fairmot_ros.replay.recorder import BagRecorder
-    from fairmot_ros.replay.session import RosSession
+    from fairmot_ros.replay.session import node_session
 
-    node.start()
-    session = recorder = None
     try:
-        session = RosSession(args.domain_id, "fairmot_demo_player", alive=node.alive)
-        observer = NodeObserver(session, args.namespace, numbers.by_stamp,
-                                not args.no_debug_image)
-        options = PlayOptions(topics=[topic], remap={topic: observer.image_topic},
-                              clock_hz=DEFAULT_CLOCK_HZ if args.realtime else None,
-                              lockstep=not args.realtime, timeout=args.frame_timeout,
-                              reliability="reliable")
-        player = BagPlayer(session, reader, options)
-        started = node.wait_until_started(args.startup_timeout)
-        print(f"tracker_node: {started}", flush=True)
-        height, width = first_image.shape[:2]
-        observer.connect(player, topic, (width, height), stamps[0], args.startup_timeout)
-        if not args.realtime:  # the node's counters after the warm-up: lock-step's baseline
-            observer.reports.settle(session.spin_until)
-        recorded = [observer.detections_topic, observer.tracks_topic]
-        recorder = BagRecorder(session, BagWriter(out / OUTPUT_BAG, overwrite=True),
-                               [*recorded, "/diagnostics"])
-        if not session.spin_until(lambda: recorder.ready(recorded), args.startup_timeout):
-            raise ReplayError(f"the recorder found no publisher of {', '.join(recorded)}")
-        mode = "realtime" if args.realtime else "lock-step"
-        print(f"playing {bag} ({mode}, {fps:g} fps stamps, frames {numbers.first}-"
-              f"{numbers.last}) to {observer.image_topic}, recording into {out / OUTPUT_BAG}",
-              flush=True)
+        with node_session(node, args.domain_id, "fairmot_demo_player") as session, \
+                ExitStack() as cleanup:
+            observer = NodeObserver(session, args.namespace, numbers.by_stamp,
+                                    not args.no_debug_image)
+            options = PlayOptions(topics=[topic], remap={topic: observer.image_topic},
+                                  clock_hz=DEFAULT_CLOCK_HZ if args.realtime else None,
+                                  lockstep=not args.realtime, timeout=args.frame_timeout,
+                                  reliability="reliable")
+            player = BagPlayer(session, reader, options)
+            started = node.wait_until_started(args.startup_timeout)
+            print(f"tracker_node: {started}", flush=True)
+            height, width = first_image.shape[:2]
+            observer.connect(player, topic, (width, height), stamps[0], args.startup_timeout)
+            if not args.realtime:  # the node's counters after the warm-up: lock-step's baseline
+                observer.reports.settle(session.spin_until)
+            recorded = [observer.detections_topic, observer.tracks_topic]
+            recorder = BagRecorder(session, BagWriter(out / OUTPUT_BAG, overwrite=True),
+                                   [*recorded, "/diagnostics"])
+            cleanup.callback(recorder.close)
+            if not session.spin_until(lambda: recorder.ready(recorded), args.startup_timeout):
+                raise ReplayError(f"the recorder found no publisher of {', '.join(recorded)}")
+            mode = "realtime" if args.realtime else "lock-step"
+            print(f"playing {bag} ({mode}, {fps:g} fps stamps, frames {numbers.first}-"
+                  f"{numbers.last}) to {observer.image_topic}, recording into "
+                  f"{out / OUTPUT_BAG}", flush=True)
 
-        def progress(count: int) -> None:
-            if count % PROGRESS_EVERY == 0:
-                frame = observer.stats.sent_frames[-1]
-                tracks = len(observer.results[frame]) if frame in observer.results else "-"
-                print(f"  frame {frame}: sent {count}, answered {len(observer.results)}, "
-                      f"tracks {tracks}", flush=True)
+            def progress(count: int) -> None:
+                if count % PROGRESS_EVERY == 0:
+                    frame = observer.stats.sent_frames[-1]
+                    tracks = len(observer.results[frame]) if frame in observer.results else "-"
+                    print(f"  frame {frame}: sent {count}, answered {len(observer.results)}, "
+                          f"tracks {tracks}", flush=True)
 
-        stats = player.play(answered=observer.answered, on_image=observer.sent,
-                            progress=progress, reports=observer.reports)
-        if args.realtime and stats.images_sent:  # the newest frame is always processed
-            last = stats.images_sent[-1]
-            if not session.spin_until(lambda: observer.answered(last), args.frame_timeout):
-                stats.timed_out.append(last)
-        final = observer.wait_for_final_diagnostics(timeout=3.0)
-        session.spin_until(lambda: recorder.counts.get(observer.detections_topic, 0)
-                           >= len(observer.results) + 0, 5.0)
-        recorder.close()
-        summary = _summarise(args, sequence, bag, fps, started, observer, stats, numbers, final)
-    except ReplayError as exc:
-        if node.process is not None and not node.alive():
-            raise node.failure(str(exc)) from None
-        raise
-    finally:
-        if recorder is not None:
+            stats = player.play(answered=observer.answered, on_image=observer.sent,
+                                progress=progress, reports=observer.reports)
+            if args.realtime and stats.images_sent:  # the newest frame is always processed
+                last = stats.images_sent[-1]
+                if not session.spin_until(lambda: observer.answered(last), args.frame_timeout):
+                    stats.timed_out.append(last)
+            final = observer.wait_for_final_diagnostics(timeout=3.0)
+            session.spin_until(lambda: recorder.counts.get(observer.detections_topic, 0)
+                               >= len(observer.results) + 0, 5.0)
             recorder.close()
-        if session is not None:
-            session.close()
-        exit_code = node.stop()
+            summary = _summarise(args, sequence, bag, fps, started, observer, stats, numbers,
+                                 final)
+    finally:
         reader.close()
-    summary["node"]["exit_code"] = exit_code
+    summary["node"]["exit_code"] = node.exit_code
     summary["outputs"] = _write_outputs(sequence, bag, observer, out, fps, summary, args.gt)
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -60,6 +60,7 @@ class PlayOptions:
     reliability: str | None = None
     lockstep: bool = False
     timeout: float = 30.0
+    image_topic: str | None = None  # lock-step's image topic where the bag has several
 
 
 @dataclass
@@ -133,7 +134,7 @@ class BagPlayer:
         self.stats = PlayStats()
         self.image_topic: str | None = None
         if options.lockstep:
-            self.image_topic = choose_image_topic(reader, options.topics)
+            self.image_topic = options.image_topic or choose_image_topic(reader, options.topics)
         topics = options.topics if options.topics else sorted(reader.topics)
         missing = [t for t in topics if t not in reader.topics]
         if missing:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import rclpy
@@ -19,7 +20,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from fairmot_ros.bags import QosSpec
-from fairmot_ros.replay.node_process import ReplayError
+from fairmot_ros.replay.node_process import ReplayError, TrackerNodeProcess
 
 __all__ = ["ReplayError", "RosSession", "import_message_type", "qos_profile", "qos_spec"]
 
@@ -106,3 +107,24 @@ class RosSession:
 
     def spin_for(self, seconds: float) -> None:
         self.spin_until(lambda: False, seconds)
+
+
+@contextmanager
+def node_session(node: TrackerNodeProcess, domain_id: int | None,
+                 name: str) -> Iterator[RosSession]:
+    """Start ``node`` and open a session beside it; on the way out close the session and stop
+    the node (its exit status is ``node.exit_code``). A :class:`ReplayError` raised while the
+    node is gone carries the end of its log."""
+    node.start()
+    session = None
+    try:
+        session = RosSession(domain_id, name, alive=node.alive)
+        yield session
+    except ReplayError as exc:
+        if node.process is not None and not node.alive():
+            raise node.failure(str(exc)) from None
+        raise
+    finally:
+        if session is not None:
+            session.close()
+        node.stop()

@@ -33,6 +33,8 @@ IMPORT_KEYS = {
     "std_srvs": "std_srvs",
     "lifecycle_msgs": "lifecycle_msgs",
     "vision_msgs": "vision_msgs",
+    "visualization_msgs": "visualization_msgs",
+    "tf2_ros": "tf2_ros",
     "fairmot_ros_msgs": "fairmot_ros_msgs",
     "ament_index_python": "ament_index_python",
     "launch": "launch",
@@ -67,7 +69,8 @@ ROSDISTRO_KEYS = {
 ROS_PACKAGES = {
     "rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "sensor_msgs",
     "geometry_msgs", "diagnostic_msgs", "std_srvs", "lifecycle_msgs", "vision_msgs",
-    "ament_index_python", "launch", "launch_ros", "fairmot_ros_msgs",
+    "ament_index_python", "launch", "launch_ros", "fairmot_ros_msgs", "visualization_msgs",
+    "tf2_ros",
 }
 
 # Offline tools: needed by fairmot-export / fairmot-train / fairmot-eval, never by the node.

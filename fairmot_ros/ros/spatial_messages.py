@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion, Vector3
+from scipy.spatial.transform import Rotation
 from std_msgs.msg import ColorRGBA
 from vision_msgs.msg import (
     BoundingBox3D,
@@ -28,10 +29,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from fairmot_ros.ros.track_messages import duration_from_seconds
 from fairmot_ros.spatial.stage import Person3D, SpatialFrame
-from fairmot_ros.spatial.transform import RigidTransform
 from fairmot_ros.visualize import colour_for_id
 
-__all__ = ["add_positions", "detection3d_array", "marker_array"]
+__all__ = ["add_positions", "body_poses", "detection3d_array", "marker_array"]
 
 MARKER_NAMESPACE_BODY = "people"
 MARKER_NAMESPACE_LABEL = "ids"
@@ -48,27 +48,35 @@ def _point(values: np.ndarray) -> Point:
     return Point(x=float(values[0]), y=float(values[1]), z=float(values[2]))
 
 
-def _quaternion(axes: np.ndarray) -> Quaternion:
-    x, y, z, w = RigidTransform(axes, np.zeros(3)).as_quaternion()
-    return Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
-
-
 def _centre(person: Person3D, spatial: SpatialFrame) -> np.ndarray:
     state = spatial.motion.get(person.track_id)
     return person.centre if state is None else state.position
 
 
+def body_poses(spatial: SpatialFrame) -> list[Pose]:
+    """Each measured person's pose: the filtered centre and the upright box's orientation
+    (one batched rotation-to-quaternion for the frame; the detections and the markers share
+    these objects)."""
+    if not spatial.people:
+        return []
+    quaternions = Rotation.from_matrix(np.stack([p.axes for p in spatial.people])).as_quat()
+    return [Pose(position=_point(_centre(person, spatial)),
+                 orientation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]),
+                                        w=float(q[3])))
+            for person, q in zip(spatial.people, quaternions, strict=True)]
+
+
 def detection3d_array(spatial: SpatialFrame, header: Any, class_id: str,
-                      scores: Mapping[Any, float], id_prefix: str = "") -> Detection3DArray:
+                      scores: Mapping[Any, float], id_prefix: str = "",
+                      poses: list[Pose] | None = None) -> Detection3DArray:
     """One ``Detection3D`` per person measured in this frame: the filtered centre with its
     covariance (the pose's orientation block is not estimated and left zero), the upright box
     facing the camera, ``class_id`` with the 2D track's ``scores[track_id]``."""
     head = _header(header, spatial.frame_id)
+    poses = body_poses(spatial) if poses is None else poses
     detections = []
-    for person in spatial.people:
+    for person, pose in zip(spatial.people, poses, strict=True):
         state = spatial.motion.get(person.track_id)
-        centre = _centre(person, spatial)
-        pose = Pose(position=_point(centre), orientation=_quaternion(person.axes))
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = person.covariance if state is None else state.covariance[:3, :3]
         hypothesis = ObjectHypothesisWithPose()
@@ -105,27 +113,27 @@ def add_positions(tracks: Any, spatial: SpatialFrame) -> Any:
 
 
 def marker_array(spatial: SpatialFrame, header: Any, lifetime: float,
-                 id_prefix: str = "") -> MarkerArray:
+                 id_prefix: str = "", poses: list[Pose] | None = None) -> MarkerArray:
     """A cylinder and an id label per measured person, after a ``DELETEALL``."""
     head = _header(header, spatial.frame_id)
+    poses = body_poses(spatial) if poses is None else poses
     markers = [Marker(header=head, action=Marker.DELETEALL)]
     life = duration_from_seconds(lifetime)
-    for person in spatial.people:
+    upright = Quaternion(w=1.0)
+    for person, pose in zip(spatial.people, poses, strict=True):
         label = f"{id_prefix}{person.track_id}"
         blue, green, red = (c / 255.0 for c in colour_for_id(label))
         colour = ColorRGBA(r=red, g=green, b=blue, a=0.6)
         centre = _centre(person, spatial)
-        orientation = _quaternion(person.axes)
         width = float(max(person.size[0], person.size[1]))
         body = Marker(header=head, ns=MARKER_NAMESPACE_BODY, id=int(person.track_id),
-                      type=Marker.CYLINDER, action=Marker.ADD,
-                      pose=Pose(position=_point(centre), orientation=orientation),
+                      type=Marker.CYLINDER, action=Marker.ADD, pose=pose,
                       scale=Vector3(x=width, y=width, z=float(person.size[2])),
                       color=colour, lifetime=life)
         top = centre + person.axes[:, 2] * (0.5 * person.size[2] + LABEL_HEIGHT / 2)
         text = Marker(header=head, ns=MARKER_NAMESPACE_LABEL, id=int(person.track_id),
                       type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
-                      pose=Pose(position=_point(top), orientation=Quaternion(w=1.0)),
+                      pose=Pose(position=_point(top), orientation=upright),
                       scale=Vector3(z=LABEL_HEIGHT), color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
                       text=label, lifetime=life)
         markers += [body, text]

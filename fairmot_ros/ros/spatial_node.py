@@ -21,7 +21,12 @@ import threading
 from collections import Counter
 from typing import Any
 
-from fairmot_ros.ros.spatial_messages import add_positions, detection3d_array, marker_array
+from fairmot_ros.ros.spatial_messages import (
+    add_positions,
+    body_poses,
+    detection3d_array,
+    marker_array,
+)
 from fairmot_ros.ros.spatial_settings import SpatialNodeSettings
 from fairmot_ros.spatial.camera import CameraModel
 from fairmot_ros.spatial.depth import DepthImage, depth_from_buffer
@@ -66,15 +71,22 @@ class ParameterPoses:
                                                settings.camera_rotation)
             self.source = "transform"
         self._ground_to_camera = pose
+        self._cache: dict[tuple[str, str], RigidTransform] = {}
 
     def lookup(self, target: str, source: str, stamp: Any) -> RigidTransform:
         """The transform mapping ``source`` points into ``target`` (ground frame <-> the
-        camera's optical frame only)."""
+        camera's optical frame only; the same object for the same frames: it is static)."""
+        found = self._cache.get((target, source))
+        if found is None:
+            found = self._cache[(target, source)] = self._lookup(target, source)
+        return found
+
+    def _lookup(self, target: str, source: str) -> RigidTransform:
         pose = self._ground_to_camera
         if target == source:
             return RigidTransform.identity(target)
         if source == self.ground_frame:
-            return RigidTransform(pose.rotation, pose.translation, target, source)
+            return GroundPose(pose.rotation, pose.translation, target, source)
         if target == self.ground_frame:
             inverse = pose.inverse()
             return RigidTransform(inverse.rotation, inverse.translation, target, source)
@@ -205,8 +217,8 @@ class SpatialCamera:
             if settings.uses_ground:
                 try:
                     pose = self.poses.lookup(optical, settings.ground_frame, ros_stamp)
-                    ground = GroundPose(pose.rotation, pose.translation, optical,
-                                        settings.ground_frame)
+                    ground = pose if isinstance(pose, GroundPose) else GroundPose(
+                        pose.rotation, pose.translation, optical, settings.ground_frame)
                 except SpatialError as exc:
                     ground_reason = exc.reason
             output = None
@@ -240,11 +252,12 @@ class SpatialCamera:
             self.reasons.update(spatial.reasons)
             self.published += 1
             self.people = len(spatial.people)
+        poses = body_poses(spatial)
         self.detections_pub.publish(
-            detection3d_array(spatial, header, class_id, scores, id_prefix))
+            detection3d_array(spatial, header, class_id, scores, id_prefix, poses))
         if self.markers_pub is not None:
             self.markers_pub.publish(
-                marker_array(spatial, header, self.settings.marker_lifetime, id_prefix))
+                marker_array(spatial, header, self.settings.marker_lifetime, id_prefix, poses))
 
     def add_positions(self, tracks_msg: Any, outcome: Any) -> Any:
         if outcome.spatial is not None:

@@ -16,6 +16,7 @@ small occluder in front holds fewer pixels. The depth is the median of the valid
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,10 +131,11 @@ def inner_box(tlwh: np.ndarray, size: tuple[int, int], settings: DepthSettings
     left, top, w, h = (float(v) for v in tlwh)
     cx = left + 0.5 * w
     half = 0.5 * settings.inner_width * w
-    x0 = int(np.clip(np.floor(cx - half), 0, size[0]))
-    x1 = int(np.clip(np.ceil(cx + half), 0, size[0]))
-    y0 = int(np.clip(np.floor(top + settings.inner_top * h), 0, size[1]))
-    y1 = int(np.clip(np.ceil(top + settings.inner_bottom * h), 0, size[1]))
+    width, height = size
+    x0 = min(max(math.floor(cx - half), 0), width)
+    x1 = min(max(math.ceil(cx + half), 0), width)
+    y0 = min(max(math.floor(top + settings.inner_top * h), 0), height)
+    y1 = min(max(math.ceil(top + settings.inner_bottom * h), 0), height)
     return x0, y0, x1, y1
 
 
@@ -159,9 +161,15 @@ def robust_depth(values: np.ndarray, settings: DepthSettings) -> BoxDepth:
     mode = int(peaks[0])  # the nearest dense mode
     window = np.abs(bins - mode) <= settings.mode_window
     taken = depths[window]
-    depth = float(np.median(taken))
-    spread = 1.4826 * float(np.median(np.abs(taken - depth)))
+    depth = _middle(taken)
+    spread = 1.4826 * _middle(np.abs(taken - depth))
     return BoxDepth(depth, spread, int(taken.size))
+
+
+def _middle(values: np.ndarray) -> float:
+    """The median (the upper one of an even count: no averaging, one partition)."""
+    k = len(values) // 2
+    return float(np.partition(values, k)[k])
 
 
 def box_depths(depth: DepthImage, boxes_tlwh: np.ndarray, settings: DepthSettings

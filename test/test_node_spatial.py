@@ -82,11 +82,15 @@ def _walker(k: int) -> Detections:
 
 
 class Sink:
-    def __init__(self) -> None:
+    def __init__(self, subscribers: int = 1) -> None:
         self.messages = []
+        self.subscribers = subscribers
 
     def publish(self, msg) -> None:
         self.messages.append(msg)
+
+    def get_subscription_count(self) -> int:
+        return self.subscribers
 
 
 def _camera(settings: SpatialNodeSettings) -> SpatialCamera:
@@ -143,6 +147,9 @@ def test_ground_mode_publishes_people_with_the_2d_ids():
     assert markers[2].text == "1" and markers[1].lifetime.nanosec == 500_000_000
     published, people, failures = camera.counts()
     assert (published, people, failures) == (4, 1, {})
+    camera.markers_pub = Sink(subscribers=0)  # markers are built only for a subscriber
+    _run(camera, start=20.0)
+    assert not camera.markers_pub.messages and len(camera.detections_pub.messages) == 8
 
 
 @pytest.mark.parametrize(

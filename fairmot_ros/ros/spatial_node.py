@@ -245,7 +245,8 @@ class SpatialCamera:
         return Scene(geometry, depth, depth_reason, ground_reason=ground_reason)
 
     def publish(self, header: Any, outcome: Any, class_id: str, id_prefix: str) -> None:
-        """The 3D outputs of a frame (``outcome.spatial`` set) and its counts."""
+        """The 3D outputs of a frame (``outcome.spatial`` set) and its counts; the markers
+        only while something subscribes to them (like the debug image)."""
         spatial = outcome.spatial
         scores = {track.track_id: track.score for track in outcome.tracks}
         with self._lock:
@@ -255,7 +256,7 @@ class SpatialCamera:
         poses = body_poses(spatial)
         self.detections_pub.publish(
             detection3d_array(spatial, header, class_id, scores, id_prefix, poses))
-        if self.markers_pub is not None:
+        if self.markers_pub is not None and self.markers_pub.get_subscription_count() > 0:
             self.markers_pub.publish(
                 marker_array(spatial, header, self.settings.marker_lifetime, id_prefix, poses))
 

@@ -12,7 +12,6 @@ loop measures robustness to noise, blur, compression and exposure changes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fairmot_ros.evaluation.metrics import emit_report
 from fairmot_ros.evaluation.mot_io import write_mot_results
 from fairmot_ros.evaluation.perturb import parse_perturbations, perturb_sequence
 from fairmot_ros.sequences import PETS_TEST_RANGE, MotSequence, SequenceError, open_sequence
@@ -163,10 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                     "perturbation": chain.describe() if chain else None,
                     "camera_motion": args.camera_motion}
     report.update(score_sequence(sequence, rows))
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    emit_report(report, args.json)
     return 0
 
 

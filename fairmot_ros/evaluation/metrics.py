@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,3 +138,12 @@ def clear_identity_metrics(clear: dict, identity: dict) -> dict[str, float]:
         "ML": int(clear["ML"]),
         "Frag": int(clear["Frag"]),
     }
+
+
+def emit_report(report: dict[str, Any], path: str | Path | None = None) -> str:
+    """Print a report as indented JSON (and write it to ``path`` when given); returns it."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")
+    return text

@@ -19,15 +19,14 @@ filtering (``floor``) and the stage's measurements before its filter (``measured
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from fairmot_ros.evaluation.metrics import emit_report
 from fairmot_ros.evaluation.mot_io import FRAME, HEIGHT, LEFT, read_mot
 from fairmot_ros.evaluation.positions import GroundRows, ground_truth_positions, score_positions
 from fairmot_ros.evaluation.rgbd import (
@@ -290,12 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     except (SequenceError, CalibrationError, FileNotFoundError, ValueError) as exc:
         print(f"people3d: {exc}", file=sys.stderr)
         return 2
-    report = {"sequence": sequence.name or str(sequence.source),
-              "calibration": str(args.calibration), **report}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    emit_report({"sequence": sequence.name or str(sequence.source),
+                 "calibration": str(args.calibration), **report}, args.json)
     return 0
 
 

@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from fairmot_ros.bags import BagError, BagReader, BagWriter, message_class, serialize
+from fairmot_ros.evaluation.metrics import emit_report
 from fairmot_ros.evaluation.mot_io import FRAME, read_mot
 from fairmot_ros.evaluation.positions import GroundRows, ground_truth_positions, score_positions
 from fairmot_ros.evaluation.rgbd import (
@@ -291,11 +291,6 @@ def input_bag_path(sequence: MotSequence, depth: bool, seed: int,
     return (cache or cache_dir() / "bags") / name
 
 
-def report_json(report: dict[str, Any], path: str | None) -> str:
-    text = json.dumps(report, indent=2)
-    if path:
-        Path(path).write_text(text + "\n")
-    return text
 
 
 def _fingerprint(*paths: Path) -> str:
@@ -364,7 +359,7 @@ def cmd_people3d(args: Any) -> int:
                          args.radius)
     report = {"mode": args.mode, "input_bag": str(bag.path), "frames": f"{bag.first_frame}-"
               f"{bag.last_frame}", "calibration": str(calibration_path), "run": run, **score}
-    print(report_json(report, args.json))
+    emit_report(report, args.json)
     return 0 if run["frames_answered"] == run["frames_sent"] else 1
 
 
@@ -375,5 +370,5 @@ def cmd_eval3d(args: Any) -> int:
 
     calibration = load_calibration(args.calibration or PETS_CALIBRATION)
     report = score_output(args.output_bag, args.input, calibration, Path(args.gt), args.radius)
-    print(report_json(report, args.json))
+    emit_report(report, args.json)
     return 0

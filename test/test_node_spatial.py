@@ -309,3 +309,18 @@ def test_tf_failures_are_named(fake_tf2):
     found = poses.lookup("base_footprint", "cam", Time(sec=1))
     assert np.allclose(found.apply(np.zeros((1, 3))), [[0, 0, 2.0]])
     assert (found.target, found.source) == ("base_footprint", "cam")
+
+
+def test_an_unstamped_image_asks_tf_at_its_receive_time():
+    asked = []
+
+    class Poses(ParameterPoses):
+        def lookup(self, target, source, stamp):
+            asked.append((stamp.sec, stamp.nanosec))
+            return super().lookup(target, source, stamp)
+
+    settings = _settings()
+    camera = SpatialCamera(settings, 0, Poses(settings))
+    camera.on_camera_info(_info())
+    camera.scene(_header(0.0), 12.5)  # a zero stamp, received at 12.5 s
+    assert asked == [(12, 500_000_000)]

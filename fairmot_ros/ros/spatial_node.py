@@ -41,7 +41,7 @@ from fairmot_ros.spatial.reasons import (
 )
 from fairmot_ros.spatial.stage import FrameGeometry, Scene
 from fairmot_ros.spatial.transform import RigidTransform
-from fairmot_ros.stamps import stamp_to_seconds
+from fairmot_ros.stamps import seconds_to_stamp, stamp_to_seconds
 
 __all__ = ["ParameterPoses", "SpatialCamera", "TfPoses", "make_poses", "tf2_available"]
 
@@ -130,6 +130,13 @@ def make_poses(node: Any, settings: SpatialNodeSettings) -> TfPoses | ParameterP
     return ParameterPoses(settings)
 
 
+def _time_msg(seconds: float) -> Any:
+    from builtin_interfaces.msg import Time
+
+    sec, nanosec = seconds_to_stamp(seconds)
+    return Time(sec=sec, nanosec=nanosec)
+
+
 def camera_model(msg: Any) -> CameraModel:
     """A ``sensor_msgs/CameraInfo`` as a :class:`CameraModel` (SpatialError when unusable)."""
     return CameraModel.from_camera_info(msg.width, msg.height, msg.distortion_model, msg.d,
@@ -211,6 +218,8 @@ class SpatialCamera:
             return Scene(frame_reason=self.colour.reason)
         optical = header.frame_id or camera.frame_id
         ros_stamp = header.stamp
+        if ros_stamp.sec == 0 and ros_stamp.nanosec == 0:  # tracked with its receive time:
+            ros_stamp = _time_msg(stamp)  # a zero stamp would ask tf for its latest transform
         try:
             ground = None
             ground_reason = None

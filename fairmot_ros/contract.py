@@ -45,7 +45,7 @@ OUT_BOXES = "det_boxes"  # (B, K, 4) x1, y1, x2, y2 in grid units (before the in
 OUT_EMBEDDINGS = "det_embeddings"  # (B, K, D) unit-norm embeddings at the peaks
 TOPK_OUTPUTS = (OUT_SCORES, OUT_BOXES, OUT_EMBEDDINGS)
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: static QDQ quantization of an FP32 export
 
 
 class ContractError(ValueError):
@@ -71,6 +71,7 @@ class ModelContract:
     batch: int = 0
     model_name: str = ""
     exporter_version: str = __version__
+    quantization: str = ""  # int8: how it was quantized and calibrated (fairmot_ros.quantize)
 
     def __post_init__(self) -> None:
         problems = []
@@ -124,6 +125,8 @@ class ModelContract:
             "model_name": self.model_name,
             "exporter_version": self.exporter_version,
         }
+        if self.quantization:  # written only where there is one: older readers ignore it
+            values["quantization"] = self.quantization
         return {KEY_PREFIX + key: str(value) for key, value in values.items()}
 
     @classmethod
@@ -171,6 +174,7 @@ class ModelContract:
                 batch=int(get("batch", "0")),
                 model_name=get("model_name", ""),
                 exporter_version=get("exporter_version", ""),
+                quantization=get("quantization", ""),
             )
         except ValueError as exc:  # ContractError is a ValueError too
             if isinstance(exc, ContractError):

@@ -269,34 +269,56 @@ def export_with_report(
     *,
     compare: bool = True,
     quiet: bool = True,
+    calibration=None,
+    calibration_method: str = "minmax",
 ) -> tuple[Path, ValidationReport]:
-    """:func:`export_onnx`, also returning the validation report (used by the CLI)."""
+    """:func:`export_onnx`, also returning the validation report (used by the CLI).
+
+    A ``precision="int8"`` contract needs ``calibration`` (a
+    :class:`fairmot_ros.quantize.CalibrationSet`): the network is exported in FP32, checked,
+    and quantized (:func:`fairmot_ros.quantize.quantize_int8`) before the INT8 file is
+    validated and moved into place; the report's differences are then INT8 against the FP32
+    PyTorch network.
+    """
     import onnx
 
     if opset < MIN_OPSET:
         raise ExportError(f"opset {opset} is too old: DeformConv needs opset >= {MIN_OPSET}")
+    int8 = contract.precision == "int8"
+    if int8 and calibration is None:
+        raise ExportError("an INT8 export needs calibration frames (--calibration SOURCE)")
+    if int8 and contract.topk:
+        raise ExportError("INT8 quantization needs dense outputs (--topk 0)")
     _check_model_matches(model, contract)
     path = Path(path)
     _check_writable(path)
+    traced = dataclasses.replace(contract, precision="fp32", quantization="") if int8 else contract
     try:
-        proto, wrapper = _trace_to_onnx(model, contract, opset, quiet)
+        proto, wrapper = _trace_to_onnx(model, traced, opset, quiet)
     except ExportError:
         raise
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"ONNX export failed: {type(exc).__name__}: {message}") from exc
+    temps: list[Path] = []
     try:
         tmp = _create_temp_beside(path)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
+        temps.append(tmp)
         onnx.save_model(proto, str(tmp))
+        if int8:
+            from fairmot_ros.quantize import quantize_int8
+
+            validate_onnx(tmp, traced)  # the FP32 graph must be right before it is quantized
+            fp32_file, tmp = tmp, _create_temp_beside(path)
+            temps.append(tmp)
+            contract = quantize_int8(fp32_file, tmp, traced, calibration, calibration_method)
         report = validate_onnx(tmp, contract, reference=wrapper if compare else None)
         os.replace(tmp, path)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        for temp in temps:
+            temp.unlink(missing_ok=True)
     return path, report
 
 
@@ -348,6 +370,10 @@ def _non_negative(text: str) -> int:
     return int_at_least(text, 0)
 
 
+def _positive(text: str) -> int:
+    return int_at_least(text, 1)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line (no usage dump), exit status 2."""
 
@@ -363,18 +389,49 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a FairMOT checkpoint to ONNX (DeformConv opset 19) with its "
         "post-processing and self-describing metadata, validated with ONNX Runtime.",
     )
-    parser.add_argument("checkpoint", nargs="?", help="FairMOT .pth (original container or bare)")
+    parser.add_argument(
+        "checkpoint",
+        nargs="?",
+        help="FairMOT .pth (original container or bare), or a yolov5s .onnx export to export "
+        "again (its FP16/FP32 weights, e.g. to make an INT8 file of it)",
+    )
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     parser.add_argument("--arch", default="auto", help=f"auto (default) or one of {ARCHS}")
     parser.add_argument("--reid-dim", type=int, default=None, help="default: from checkpoint")
     parser.add_argument(
         "--input-size",
         type=parse_input_size,
-        default=DEFAULT_INPUT_SIZE,
+        default=None,
         metavar="WxH",
-        help="network input, multiples of 32 (default 1088x608)",
+        help="network input, multiples of 32 (default 1088x608, or an .onnx source's own)",
     )
     parser.add_argument("--fp16", action="store_true", help="FP16 weights/compute, FP32 outputs")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="static INT8 QDQ quantization of the FP32 export (ONNX Runtime's tools): weights "
+        "per channel, activations calibrated on --calibration frames; FP32 outputs",
+    )
+    parser.add_argument(
+        "--calibration",
+        default=None,
+        metavar="SOURCE",
+        help="frames for --int8: a sequence as fairmot-eval takes it (PATH[:FIRST-LAST], or "
+        "pets:FIRST-LAST within the training frames 1-400)",
+    )
+    parser.add_argument(
+        "--calibration-frames",
+        type=_positive,
+        default=20,
+        metavar="N",
+        help="evenly spaced frames of SOURCE used for calibration (default 20)",
+    )
+    parser.add_argument(
+        "--calibration-method",
+        choices=("minmax", "entropy", "percentile"),
+        default="minmax",
+        help="activation range estimate (default minmax)",
+    )
     parser.add_argument(
         "--uint8-input",
         action="store_true",
@@ -426,9 +483,44 @@ def _load_network(args: argparse.Namespace):
         return model, "random_" + arch
     if args.checkpoint is None:
         raise ExportError("no CHECKPOINT given (or use --random-weights ARCH)")
+    if Path(args.checkpoint).suffix.lower() == ".onnx":
+        return _load_exported(args)
     arch = None if args.arch.lower() == "auto" else canonical_arch(args.arch)
     model, _ = load_checkpoint(args.checkpoint, arch, args.reid_dim, trusted=args.trust_checkpoint)
     return model, Path(args.checkpoint).stem
+
+
+def _load_exported(args: argparse.Namespace):
+    """The network of an exported file (:mod:`fairmot_ros.model.recover`: its weights with
+    every BatchNorm as the folded bias, so the eval-mode function is the file's); the file's
+    input size becomes the default."""
+    import onnx
+
+    from fairmot_ros.contract import ContractError
+    from fairmot_ros.model import build_model, canonical_arch
+    from fairmot_ros.model.recover import load_exported_weights
+
+    path = Path(args.checkpoint)
+    if not path.is_file():
+        raise ExportError(f"checkpoint not found: {path}")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError, OSError, ...
+        raise ExportError(f"{path} is not a readable ONNX model ({exc})") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    contract = ModelContract.from_metadata(props, source=str(path))
+    if contract.precision == "int8":
+        raise ContractError(f"{path} is quantized already; export from its FP16/FP32 file")
+    if args.arch.lower() != "auto" and canonical_arch(args.arch) != contract.arch:
+        raise ContractError(f"{path} is an export of {contract.arch}, not {args.arch}")
+    if args.reid_dim is not None and args.reid_dim != contract.reid_dim:
+        raise ContractError(f"{path} has reid_dim {contract.reid_dim}, not {args.reid_dim}")
+    model = build_model(contract.arch, reid_dim=contract.reid_dim).eval()
+    load_exported_weights(model, path, contract.arch)
+    if args.input_size is None:
+        args.input_size = (contract.input_width, contract.input_height)
+    args.uint8_input = args.uint8_input or contract.input_format == INPUT_UINT8_BGR_NHWC
+    return model, contract.model_name or path.stem
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -441,10 +533,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.opset < MIN_OPSET:
             raise ExportError(f"--opset {args.opset}: DeformConv needs opset >= {MIN_OPSET}")
+        if args.int8 and args.fp16:
+            raise ExportError("--int8 and --fp16 exclude each other (INT8 starts from FP32)")
+        if args.int8 and args.calibration is None:
+            raise ExportError("--int8 needs --calibration SOURCE (frames from training data)")
+        if args.calibration is not None and not args.int8:
+            raise ExportError("--calibration is for --int8 exports")
         output = Path(args.output)
         _check_writable(output)
         model, stem = _load_network(args)
-        width, height = args.input_size
+        width, height = args.input_size or DEFAULT_INPUT_SIZE
         contract = ModelContract(
             arch=model.arch,
             input_height=height,
@@ -452,13 +550,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             reid_dim=model.reid_dim,
             input_format=INPUT_UINT8_BGR_NHWC if args.uint8_input else INPUT_FLOAT_RGB_NCHW,
             topk=args.topk,
-            precision="fp16" if args.fp16 else "fp32",
+            precision="int8" if args.int8 else "fp16" if args.fp16 else "fp32",
             batch=args.batch,
             model_name=args.name or stem,
         )
+        calibration = None
+        if args.int8:
+            from fairmot_ros.quantize import calibration_frames
+
+            calibration = calibration_frames(args.calibration, args.calibration_frames, contract)
         path, report = export_with_report(
-            model, output, contract, args.opset, compare=not args.no_compare
-        )
+            model, output, contract, args.opset, compare=not args.no_compare,
+            calibration=calibration, calibration_method=args.calibration_method,
+        )  # fmt: skip
     except (CheckpointError, ContractError, ExportError, ValueError) as exc:
         print(f"fairmot-export: error: {exc}", file=sys.stderr)
         return 1
@@ -466,9 +570,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{name} {'x'.join(map(str, shape))}" for name, shape in report.output_shapes.items()
     )
     diff = ""
-    if report.max_abs_diff:
+    if report.max_abs_diff and calibration is not None:  # INT8: per output, they differ a lot
+        diff = "; max |ORT - torch| " + ", ".join(
+            f"{name} {value:.2g}" for name, value in report.max_abs_diff.items())
+    elif report.max_abs_diff:
         diff = f"; max |ORT - torch| {max(report.max_abs_diff.values()):.2g}"
     batch = "dynamic" if contract.batch == 0 else str(contract.batch)
+    if calibration is not None:
+        diff += f"; INT8 {args.calibration_method} calibration on {calibration.describe()}"
     print(
         f"fairmot-export: wrote {path} ({report.size_mb:.1f} MB): {contract.arch} reid "
         f"{contract.reid_dim} {contract.precision}, input {contract.input_format} "

@@ -76,6 +76,10 @@ def load_exported_weights(model: nn.Module, path: str | Path, arch: str) -> list
     if contract.arch != arch:
         raise ContractError(f"{path} is an export of {contract.arch}, not {arch}")
     tensors = {t.name: t for t in graph_model.graph.initializer}
+    # Convolutions exported without a bias input had a zero bias, their own or that of the
+    # BatchNorm folded into them (e.g. a freshly initialised network): the exporter drops it.
+    no_bias = {node.input[1] for node in graph_model.graph.node
+               if node.op_type == "Conv" and (len(node.input) < 3 or not node.input[2])}
 
     def take(name: str, like: torch.Tensor) -> torch.Tensor:
         tensor = tensors.get(EXPORT_PREFIX + name)
@@ -95,12 +99,18 @@ def load_exported_weights(model: nn.Module, path: str | Path, arch: str) -> list
                 continue
             module.weight.copy_(take(f"{name}.weight", module.weight))
             covered.add(id(module.weight))
-            if module.bias is not None:
+            if module.bias is not None and EXPORT_PREFIX + f"{name}.weight" in no_bias:
+                module.bias.zero_()
+                covered.add(id(module.bias))
+            elif module.bias is not None:
                 module.bias.copy_(take(f"{name}.bias", module.bias))
                 covered.add(id(module.bias))
             norm = norms.get(name)
             if norm is not None:
-                norm.bias.copy_(take(f"{name}.weight_bias", norm.bias))
+                if EXPORT_PREFIX + f"{name}.weight" in no_bias:
+                    norm.bias.zero_()
+                else:
+                    norm.bias.copy_(take(f"{name}.weight_bias", norm.bias))
                 norm.weight.fill_(1.0)
                 norm.running_mean.zero_()
                 norm.running_var.fill_(1.0 - norm.eps)  # (y - 0) / sqrt(1) * 1 + b'

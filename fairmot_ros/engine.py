@@ -10,6 +10,7 @@ input is bound on the device and outputs are copied back once (IO binding).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -63,6 +64,39 @@ def canonical_provider(name: str) -> str:
     return PROVIDER_ALIASES.get(name.strip().lower(), name.strip())
 
 
+def expand_providers(requested: Iterable[str]) -> list[str]:
+    """Canonical names in order, with CUDA right after TensorRT unless it is listed: nodes
+    TensorRT does not take then run on the GPU through CUDA, not on the CPU."""
+    names = list(dict.fromkeys(canonical_provider(p) for p in requested))
+    if "TensorrtExecutionProvider" in names and "CUDAExecutionProvider" not in names:
+        names.insert(names.index("TensorrtExecutionProvider") + 1, "CUDAExecutionProvider")
+    return names
+
+
+def tensorrt_cache_dir() -> Path:
+    """Where TensorRT engines and timing caches are kept between runs: a user folder
+    (``$XDG_CACHE_HOME/fairmot_ros/tensorrt``, by default ``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fairmot_ros" / "tensorrt"
+
+
+def tensorrt_options(int8: bool = False, cache_dir: Path | None = None) -> dict[str, str]:
+    """TensorRT provider options: FP16 kernels allowed, INT8 for quantized (QDQ) models,
+    engine and timing caches in ``cache_dir`` (the first session builds the engine, which
+    takes long; later ones load it)."""
+    cache = str(cache_dir or tensorrt_cache_dir())
+    options = {
+        "trt_fp16_enable": "True",
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": cache,
+        "trt_timing_cache_enable": "True",
+        "trt_timing_cache_path": cache,
+    }
+    if int8:
+        options["trt_int8_enable"] = "True"
+    return options
+
+
 def choose_providers(
     requested: Iterable[str], available: Sequence[str]
 ) -> tuple[list[str], list[str]]:
@@ -70,7 +104,7 @@ def choose_providers(
     resort when nothing requested is available, so a session can always be made."""
     chosen: list[str] = []
     skipped: list[str] = []
-    for name in requested:
+    for name in expand_providers(requested):
         provider = canonical_provider(name)
         if provider in chosen:
             continue
@@ -103,6 +137,43 @@ def gpu_fallback_reason(
         f"{'/'.join(built)} is in this onnxruntime build but did not start (CUDA/cuDNN "
         "libraries or the device missing: ONNX Runtime's log above says which)"
     )
+
+
+def preload_gpu_libraries(ort, tensorrt: bool = False) -> dict:
+    """ONNX Runtime's own ``preload_dlls`` (quietly: it prints), then
+    :func:`fairmot_ros.cuda_libraries.preload` for what it could not find (the CUDA packages
+    of another site-packages, cuDNN, TensorRT); the report says what loaded from where."""
+    import contextlib
+    import io
+
+    from fairmot_ros import cuda_libraries
+
+    printed = io.StringIO()
+    if hasattr(ort, "preload_dlls"):
+        try:
+            with contextlib.redirect_stdout(printed):
+                ort.preload_dlls()
+        except Exception as exc:  # noqa: BLE001 - a failed preload only means no CUDA here
+            printed.write(f"preload_dlls raised {exc}")
+    libraries = cuda_libraries.cuda_libraries(cuda_libraries.ort_cuda_major())
+    if tensorrt:
+        libraries += cuda_libraries.tensorrt_libraries()
+    report = cuda_libraries.preload(libraries)
+    report["onnxruntime_preload_dlls_said"] = printed.getvalue().strip()[-500:]
+    if not report["ok"]:
+        log.warning("GPU libraries not loaded: %s", ", ".join(report["missing_required"]))
+    return report
+
+
+def _precision_of(path: Path) -> str:
+    """The contract's precision from the file's metadata ('' when it cannot be read)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - the session reports unreadable files itself
+        return ""
+    return next((p.value for p in model.metadata_props if p.key == "fairmot.precision"), "")
 
 
 def _split_model(path: Path) -> tuple[bytes | None, PeakHeads | None, str | None]:
@@ -167,12 +238,13 @@ class Engine:
             raise EngineError(f"ONNX model file not found: {self.model_path}")
         if isinstance(providers, str):
             providers = [providers]
-        requested = [canonical_provider(p) for p in providers]
-        if any(p in _CUDA_DEVICE_PROVIDERS for p in requested) and hasattr(ort, "preload_dlls"):
-            try:  # loads the CUDA/cuDNN libraries shipped with pip packages, when present
-                ort.preload_dlls()
-            except Exception as exc:  # noqa: BLE001 - a failed preload only means no CUDA
-                log.warning("onnxruntime.preload_dlls() failed: %s", exc)
+        requested = expand_providers(providers)
+        self.library_report: dict | None = None
+        if any(p in _CUDA_DEVICE_PROVIDERS for p in requested) and any(
+            p in _CUDA_DEVICE_PROVIDERS for p in ort.get_available_providers()
+        ):
+            self.library_report = preload_gpu_libraries(
+                ort, tensorrt="TensorrtExecutionProvider" in requested)
         chosen, skipped = choose_providers(requested, ort.get_available_providers())
         for name in skipped:
             log.warning("ONNX Runtime provider %s is not available here; skipping it", name)
@@ -193,8 +265,14 @@ class Engine:
             trunk, self.peak_heads, self.dense_heads_reason = _split_model(self.model_path)
             if trunk is not None:
                 source = trunk
+        provider_options = [
+            tensorrt_options(int8=_precision_of(self.model_path) == "int8")
+            if name == "TensorrtExecutionProvider" else {}
+            for name in chosen
+        ]  # fmt: skip
         try:
-            self.session = ort.InferenceSession(source, sess_options=options, providers=chosen)
+            self.session = ort.InferenceSession(source, sess_options=options, providers=chosen,
+                                                provider_options=provider_options)  # fmt: skip
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
             raise EngineError(f"cannot load ONNX model {self.model_path}: {exc}") from exc
         self.requested_providers = requested

@@ -154,9 +154,14 @@ def max_abs_diffs(
 
 
 def compare_precisions(
-    fp32: Mapping[str, np.ndarray], fp16: Mapping[str, np.ndarray], conf_thres: float = CONF_THRES
+    fp32: Mapping[str, np.ndarray],
+    fp16: Mapping[str, np.ndarray],
+    conf_thres: float = CONF_THRES,
+    names: tuple[str, str] = ("fp32", "fp16"),
 ) -> dict:
-    """How far FP16 outputs are from FP32 outputs of the same weights on the same input.
+    """How far FP16 outputs are from FP32 outputs of the same weights on the same input
+    (or any lower precision from a higher one: ``names`` label the two in the keys, e.g.
+    ``("fp16", "int8")``).
 
     Besides the raw differences (also relative to each FP32 map's range, the FP16 yardstick of
     doc/export-training.md, "Accuracy of the exported model"), dense models get the heatmap
@@ -180,17 +185,18 @@ def compare_precisions(
     both = peak_a & peak_b
     confident = a > conf_thres
     strongest = np.argsort(-a.ravel(), kind="stable")[: min(TOP_PEAKS, int(peak_a.sum()))]
+    high, low = names
     heat = {
-        "peak_cells_fp32": int(peak_a.sum()),
-        "peak_cells_fp16": int(peak_b.sum()),
+        f"peak_cells_{high}": int(peak_a.sum()),
+        f"peak_cells_{low}": int(peak_b.sum()),
         "peak_mask_agreement": round(float(np.mean(peak_a == peak_b)), 6),
         "argmax_equal": bool(np.argmax(a) == np.argmax(b)),
-        f"top{TOP_PEAKS}_fp32_peaks_kept": int(peak_b.ravel()[strongest].sum()),
+        f"top{TOP_PEAKS}_{high}_peaks_kept": int(peak_b.ravel()[strongest].sum()),
         f"top{TOP_PEAKS}_considered": int(strongest.size),
         "conf_thres": conf_thres,
-        "confident_peaks_fp32": int(confident.sum()),
-        "confident_peaks_fp16": int((b > conf_thres).sum()),
-        "confident_fp32_peaks_kept": int((confident & peak_b).sum()),
+        f"confident_peaks_{high}": int(confident.sum()),
+        f"confident_peaks_{low}": int((b > conf_thres).sum()),
+        f"confident_{high}_peaks_kept": int((confident & peak_b).sum()),
         "max_abs_diff_at_common_peaks": significant(float(np.max(np.abs(a - b)[both])))
         if both.any()
         else None,

@@ -7,24 +7,37 @@ A lent GPU machine is there for minutes and has no package index, so this run do
 parts to carry there):
 
 1. ONNX Runtime: joins the carried ``onnxruntime-gpu`` wheel parts, checks the SHA-256,
-   installs it into ``--ort-target`` (skipped when already there) and puts that folder first on
-   ``sys.path`` before ONNX Runtime is imported; reports the providers a session really gets.
-2. ``engine``: exports DLA-34 (``--arch``, random weights) at ``--input-size`` in each
-   ``--precision`` and times every feeding path, plus the shipped default model.
-3. ``pipeline``: the core per stage on synthetic ``--pipeline-size`` frames, per model.
-4. ``node`` and ``multi`` over DDS where rclpy is importable: one camera flat out, then
+   installs it into ``--ort-target`` (skipped when already there), puts that folder first on
+   ``sys.path`` (dropping any cached "nothing there" for it) before ONNX Runtime is imported,
+   and checks that the ``onnxruntime`` imported is the one installed there, not the machine's
+   own CPU build.
+2. Providers: loads the CUDA, cuDNN (and for TensorRT, TensorRT) libraries from wherever the
+   machine has them (:mod:`fairmot_ros.cuda_libraries`: the provider library has no RPATH),
+   reporting each, and runs a real convolution on the requested provider with the CPU
+   fallback switched off. ``--require-gpu`` stops here, seconds in, when that fails.
+3. ``engine``: exports DLA-34 (``--arch``, random weights) at ``--input-size`` in each
+   ``--precision`` and times every feeding path on CUDA, plus the shipped default model and its
+   INT8 twin.
+4. ``engine_tensorrt``: where the TensorRT libraries load, the FP16 export and an INT8 (QDQ)
+   quantization of the FP32 export (synthetic calibration: timing only) on TensorRT (FP16 and
+   INT8 kernels, engine cache in ``--workdir``), and the shipped FP16 and INT8 models.
+5. ``pipeline``: the core per stage on synthetic ``--pipeline-size`` frames, per model.
+6. ``node`` and ``multi`` over DDS where rclpy is importable: one camera flat out, then
    ``--cameras`` cameras at ``--rate`` Hz (drops counted).
 
 Each step's failure is recorded in the report and the next step still runs: a partial report
-from a lease beats none. GPU memory is sampled with ``nvidia-smi`` throughout (the maximum
-used is reported). With ``--provider cpu`` and a small ``--arch``/``--input-size`` the same run
-works on any machine, which is how it is tested.
+from a lease beats none, and the report (``--json``) is rewritten after every step, so a run
+cut short by the call's time limit still leaves what it measured. GPU memory is sampled with
+``nvidia-smi`` throughout (the maximum used is reported). With ``--provider cpu`` and a small
+``--arch``/``--input-size`` the same run works on any machine, which is how it is tested.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
+import json
 import subprocess
 import sys
 import threading
@@ -42,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", default="dla_34", help="network to export (default dla_34)")
     parser.add_argument("--input-size", default="1088x608", help="network input (1088x608)")
     parser.add_argument("--precision", default="fp32,fp16", help="exports (default fp32,fp16)")
+    parser.add_argument("--skip-tensorrt", action="store_true",
+                        help="no TensorRT step even where its libraries load")  # fmt: skip
     parser.add_argument("--uint8-input", action="store_true",
                         help="export with the uint8 input (conversion on the device)")  # fmt: skip
     parser.add_argument("--workdir", default="/tmp/fairmot_gpu_bench",
@@ -94,9 +109,37 @@ def install_onnxruntime(parts: str | None, target: str, sha256: str | None,
         if done.returncode:
             raise RuntimeError(f"pip install of {wheel} failed: {done.stderr.strip()[-300:]}")
         facts["installed_from_parts"] = len(pieces)
-    if target_path.is_dir() and target not in sys.path:
-        sys.path.insert(0, target)
+    if target_path.is_dir():
+        put_first_on_path(target)
         facts["on_sys_path"] = True
+    return facts
+
+
+def put_first_on_path(folder: str) -> None:
+    """``folder`` first on ``sys.path``, importable now: a folder that was on the path before
+    it existed (``PYTHONPATH``) has a cached "nothing here" finder that would hide what was
+    installed into it since, so that cache entry goes and the import caches are refreshed."""
+    while folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    sys.path_importer_cache.pop(folder, None)
+    importlib.invalidate_caches()
+
+
+def import_onnxruntime(target: str | None) -> dict[str, Any]:
+    """Import ONNX Runtime and say which one came: version, file, providers. With ``target``
+    (where the GPU build was installed) anything else is an error: the machine's own CPU
+    build would time the GPU networks on the CPU."""
+    import onnxruntime as ort
+
+    facts = {"version": ort.__version__, "file": ort.__file__,
+             "available_providers": list(ort.get_available_providers())}  # fmt: skip
+    if target and Path(target).is_dir():
+        inside = Path(ort.__file__).resolve().is_relative_to(Path(target).resolve())
+        facts["from_target"] = inside
+        if not inside:
+            raise RuntimeError(f"imported onnxruntime {ort.__version__} from {ort.__file__}, "
+                               f"not the GPU build installed in {target}")  # fmt: skip
     return facts
 
 
@@ -148,80 +191,174 @@ def _sub_args(module: Any, argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _step(report: dict, name: str, action) -> Any:
-    """Run one step; its result or its error goes into the report with its duration."""
-    start = time.perf_counter()
-    try:
-        result = action()
-    except Exception as exc:  # noqa: BLE001 - every step's failure is reported, not fatal
-        result = {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"}
-    report["steps"][name] = {"seconds": round(time.perf_counter() - start, 1)}
-    report[name] = result
-    return result
+class Report:
+    """The run's report, rewritten to ``path`` after every step: a run cut short (the call's
+    time limit, a crash) still leaves everything measured before."""
+
+    def __init__(self, path: str | None, settings: dict, start_load):
+        self.path = Path(path) if path else None
+        self.settings = settings
+        self.start_load = start_load
+        self.fields: dict[str, Any] = {"steps": {}, "complete": False}
+        self.memory_peak_mib = None
+
+    def document(self) -> dict:
+        from fairmot_ros.bench.common import document
+
+        return document("gpu", self.settings, load_average_start=self.start_load,
+                        gpu_memory_used_peak_mib=self.memory_peak_mib, **self.fields)  # fmt: skip
+
+    def save(self) -> dict:
+        doc = self.document()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(self.path)
+        return doc
+
+    def step(self, name: str, action) -> Any:
+        """Run one step; its result or its error goes into the report with its duration,
+        and the report is saved."""
+        print(f"fairmot-bench gpu: {name} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        try:
+            result = action()
+        except Exception as exc:  # noqa: BLE001 - every step's failure is reported, not fatal
+            result = {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"}
+        self.fields["steps"][name] = {"seconds": round(time.perf_counter() - start, 1)}
+        self.fields[name] = result
+        self.save()
+        return result
 
 
 def run(args: argparse.Namespace) -> dict:
-    from fairmot_ros.bench.common import BenchError, document, load_average
+    from fairmot_ros.bench.common import BenchError, load_average
 
-    start_load = load_average()
-    report: dict[str, Any] = {"steps": {}}
-    _step(report, "onnxruntime_install", lambda: install_onnxruntime(
+    settings = {k: v for k, v in vars(args).items() if k not in ("argv", "json")}
+    report = Report(getattr(args, "json", None), settings, load_average())
+    report.step("onnxruntime_install", lambda: install_onnxruntime(
         args.ort_parts, args.ort_target, args.ort_sha256, args.ort_wheel_name))  # fmt: skip
-    from fairmot_ros.bench import engine, multi, node, pipeline
-    from fairmot_ros.engine import GPU_PROVIDERS, canonical_provider
+    target = args.ort_target if args.ort_parts or Path(args.ort_target).is_dir() else None
+    imported = report.step("onnxruntime", lambda: import_onnxruntime(target))
+    from fairmot_ros.bench import engine
+    from fairmot_ros.engine import canonical_provider
 
     provider = canonical_provider(args.provider)
-    probe = _step(report, "providers", lambda: {
-        "available": __import__("onnxruntime").get_available_providers(),
-        "preload_dlls": engine.preload_runtime_libraries(),
-        "session_gets": engine.probe_providers(provider)})  # fmt: skip
-    on_gpu = isinstance(probe, dict) and bool(probe.get("session_gets")) and (
-        probe["session_gets"][0] in GPU_PROVIDERS)  # fmt: skip
-    report["gpu_active"] = on_gpu
-    if args.require_gpu and not on_gpu:
-        raise BenchError(f"asked for {provider} but ONNX Runtime gives "
-                         f"{probe.get('session_gets') if isinstance(probe, dict) else probe}")
+    probe = report.step("providers", lambda: {
+        "libraries": engine.preload_runtime_libraries(provider),
+        **engine.probe_providers(provider)})  # fmt: skip
+    on_gpu = isinstance(probe, dict) and engine.gpu_check_passed(probe)
+    report.fields["gpu_active"] = on_gpu
+    report.save()
+    if args.require_gpu and not (on_gpu and "error" not in imported):
+        problem = imported.get("error") or probe.get("error") or probe.get("session_gets")
+        raise BenchError(f"asked for {provider} but it does not run here: {problem} (the "
+                         f"partial report says more)")  # fmt: skip
+    tensorrt = _tensorrt_check(report, args, provider)
+    from fairmot_ros.bench import multi, node, pipeline
+
     workdir = Path(args.workdir)
     threads = ["--threads", str(args.threads)] if args.threads else []
     with GpuMemorySampler() as memory:
-        exported = _step(report, "engine", lambda: engine.run(_sub_args(engine, [
+        exported = report.step("engine", lambda: engine.run(_sub_args(engine, [
             "--arch", args.arch, "--input-size", args.input_size, "--precision", args.precision,
             "--provider", provider, "--workdir", str(workdir), "--runs", str(args.runs),
             "--warmup", str(args.warmup), *threads,
             *(["--uint8-input"] if args.uint8_input else [])])))  # fmt: skip
         models = [m["model"] for m in exported.get("models", [])] if "error" not in exported else []
-        if not args.no_default_model:
-            from fairmot_ros.default_model import default_model_path
-
-            _step(report, "engine_default_model", lambda: engine.run(_sub_args(engine, [
-                "--model", str(default_model_path()), "--provider", provider, "--runs",
-                str(args.runs), "--warmup", str(args.warmup), *threads])))  # fmt: skip
-            models.append(str(default_model_path()))
-        report["pipeline"] = {}
+        shipped = [] if args.no_default_model else _shipped_models()
+        if shipped:
+            report.step("engine_default_model", lambda: engine.run(_sub_args(engine, [
+                *(w for m in shipped for w in ("--model", m)), "--provider", provider,
+                "--runs", str(args.runs), "--warmup", str(args.warmup), *threads])))  # fmt: skip
+        if tensorrt:
+            trt_models = _tensorrt_models(report, models, workdir)
+            if trt_models or shipped:
+                report.step("engine_tensorrt", lambda: engine.run(_sub_args(engine, [
+                    *(w for m in [*trt_models, *shipped] for w in ("--model", m)),
+                    "--provider", "tensorrt", "--runs", str(args.runs), "--warmup",
+                    str(args.warmup), *threads])))  # fmt: skip
+        models += shipped[:1]
+        report.fields["pipeline"] = {}
         for model in models:
             for heads in ("peaks", "dense"):
                 key = Path(model).stem + ("" if heads == "peaks" else ":dense_heads")
                 name = f"pipeline:{key}"
-                _step(report, name, lambda m=model, h=heads: pipeline.run(_sub_args(pipeline, [
+                report.step(name, lambda m=model, h=heads: pipeline.run(_sub_args(pipeline, [
                     "--model", m, "--synthetic", args.pipeline_size, "--frames",
                     str(args.frames), "--provider", provider, "--threads", str(args.threads),
                     "--heads", h])))  # fmt: skip
-                report["pipeline"][key] = report.pop(name)
+                report.fields["pipeline"][key] = report.fields.pop(name)
         if args.skip_node:
-            report["node"] = report["multi"] = {"skipped": "--skip-node"}
+            report.fields["node"] = report.fields["multi"] = {"skipped": "--skip-node"}
         elif not _importable("rclpy"):
-            report["node"] = report["multi"] = {"skipped": "rclpy is not importable here"}
+            report.fields["node"] = report.fields["multi"] = {
+                "skipped": "rclpy is not importable here"}
         elif models:
-            fastest = models[-2] if len(models) > 1 and not args.no_default_model else models[-1]
+            fastest = models[-2] if len(models) > 1 and shipped else models[-1]
             common = ["--model", fastest, "--provider", provider, "--threads", str(args.threads)]
-            _step(report, "node", lambda: node.run(_sub_args(node, [
+            report.step("node", lambda: node.run(_sub_args(node, [
                 *common, "--size", args.node_size, "--frames", str(args.node_frames)])))
-            _step(report, "multi", lambda: multi.run(_sub_args(multi, [
+            report.step("multi", lambda: multi.run(_sub_args(multi, [
                 *common, "--size", args.node_size, "--cameras", "1", str(args.cameras),
                 "--rate", str(args.rate), "--seconds", str(args.seconds)])))  # fmt: skip
-    settings = {k: v for k, v in vars(args).items() if k not in ("argv", "json")}
-    return document("gpu", settings, load_average_start=start_load,
-                    gpu_memory_used_peak_mib=memory.peak_mib, **report)  # fmt: skip
+        report.memory_peak_mib = memory.peak_mib
+    report.fields["complete"] = True
+    return report.save()
+
+
+def _shipped_models() -> list[str]:
+    """The shipped default model and its INT8 twin (where the package has it)."""
+    from fairmot_ros.default_model import default_model_path
+
+    fp16 = default_model_path()
+    int8 = fp16.with_name(fp16.stem + "_int8.onnx")
+    return [str(fp16), *([str(int8)] if int8.is_file() else [])]
+
+
+def _tensorrt_check(report: Report, args: argparse.Namespace, provider: str) -> bool:
+    """Whether TensorRT runs here (its libraries and a convolution), recorded as a step;
+    False without trying when CPU was asked for or ``--skip-tensorrt``."""
+    if args.skip_tensorrt or provider == "CPUExecutionProvider":
+        reason = "--skip-tensorrt" if args.skip_tensorrt else "CPU run"
+        report.fields["tensorrt"] = {"skipped": reason}
+        return False
+    from fairmot_ros.bench import engine
+
+    check = report.step("tensorrt", lambda: {
+        "libraries": engine.preload_runtime_libraries("TensorrtExecutionProvider"),
+        **engine.probe_providers("TensorrtExecutionProvider")})  # fmt: skip
+    gets = check.get("session_gets") or []
+    return "error" not in check and bool(gets) and gets[0] == "TensorrtExecutionProvider"
+
+
+def _tensorrt_models(report: Report, exported: list[str], workdir: Path) -> list[str]:
+    """The FP16 export and an INT8 quantization of the FP32 export (synthetic calibration,
+    for timing), as a step of their own."""
+    fp32 = [m for m in exported if m.endswith("_fp32.onnx")]
+    fp16 = [m for m in exported if m.endswith("_fp16.onnx")]
+
+    def quantize() -> dict:
+        if not fp32:
+            return {"skipped": "no FP32 export to quantize"}
+        import onnx
+
+        from fairmot_ros.bench.engine import calibration_for
+        from fairmot_ros.contract import ModelContract
+        from fairmot_ros.quantize import quantize_int8
+
+        source = Path(fp32[0])
+        props = {p.key: p.value for p in onnx.load(str(source), load_external_data=False)
+                 .metadata_props}  # fmt: skip
+        contract = ModelContract.from_metadata(props, str(source))
+        args = argparse.Namespace(calibration=None, seed=0)
+        out = workdir / source.name.replace("_fp32.onnx", "_int8.onnx")
+        quantize_int8(source, out, contract, calibration_for(args, contract))
+        return {"model": str(out), "file_mb": round(out.stat().st_size / 1e6, 2)}
+
+    made = report.step("int8_export", quantize)
+    return [*fp16, *([made["model"]] if "model" in made else [])]
 
 
 def _importable(name: str) -> bool:

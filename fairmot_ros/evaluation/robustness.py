@@ -11,12 +11,16 @@ change in MOTA and IDF1 from the clean run).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from fairmot_ros.evaluation.cli import DEFAULT_SEQUENCE, score_sequence, track_sequence
-from fairmot_ros.evaluation.metrics import CHANGE_METRICS, HEADLINE_METRICS, METRICS_LIBRARY
+from fairmot_ros.evaluation.metrics import (
+    CHANGE_METRICS,
+    HEADLINE_METRICS,
+    METRICS_LIBRARY,
+    emit_report,
+)
 from fairmot_ros.evaluation.perturb import (
     PerturbationChain,
     parse_perturbations,
@@ -145,12 +149,9 @@ def sweep_inputs(args: argparse.Namespace, model_args: list[str]):
 def write_outputs(report: dict, table: str, args: argparse.Namespace) -> None:
     """Print the JSON report and the table; also write them where ``--json``/``--markdown``
     say."""
-    text = json.dumps(report, indent=2)
-    print(text)
+    emit_report(report, args.json)
     print()
     print(table)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
 

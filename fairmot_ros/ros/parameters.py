@@ -3,23 +3,25 @@
 This table is the single source for the node's declarations (:func:`declare_parameters`), for
 its validated settings (:mod:`fairmot_ros.ros.settings`), for ``config/tracker.yaml`` and for
 the parameter table of doc/parameters.md (:mod:`fairmot_ros.ros.parameter_files`), so they
-cannot drift apart. Tracker parameters are generated from the
-fields of the core's ``TrackerConfig`` (prefixed ``tracker.``) and validated by
+cannot drift apart. Tracker parameters are generated from the fields of the core's
+``TrackerConfig`` (prefixed ``tracker.``) and validated by
 ``TrackerConfig.validate``, so a runtime change is checked by the same rules the core applies.
 
 Parameters that need the ONNX session or the subscriptions to be rebuilt are read-only: set
 them in the YAML file or on the command line and restart (or clean up and reconfigure the
-lifecycle node). Everything else can be re-tuned while the node runs.
+lifecycle node). Everything else can be re-tuned while the node runs. The ``spatial.*``
+parameters (people in 3D) are declared in :mod:`fairmot_ros.ros.spatial_parameters`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from fairmot_ros.image_bytes import DEFAULT_MAX_IMAGE_PIXELS
-from fairmot_ros.ros.spatial_settings import POSE_SOURCES, SPATIAL_MODES, SPATIAL_PREFIX
+from fairmot_ros.ros.param_spec import ParamSpec, format_value
+from fairmot_ros.ros.spatial_parameters import SPATIAL_PARAMETERS
 from fairmot_ros.tracking import TrackerConfig
 from fairmot_ros.tracking.config import (
     CAMERA_MOTION_METHODS,
@@ -51,79 +53,6 @@ CLASS_ID_MAX_LENGTH = 256
 MAX_CAMERAS = 16
 # OpenCV's own decoder limit (CV_IO_MAX_IMAGE_PIXELS): a larger setting would not be honoured.
 MAX_IMAGE_PIXELS_LIMIT = 1 << 30
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One declared parameter.
-
-    ``kind`` is the Python type of the value (``list`` means a string array, ``tuple`` a
-    double array, whose default is a tuple of floats). ``low``/``high``
-    become the ROS descriptor's range (inclusive, as ROS defines it); finer rules such as
-    "strictly positive" are left to the validation, which gives the reason.
-    """
-
-    name: str
-    kind: type
-    default: Any
-    description: str
-    read_only: bool = False
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-
-    @property
-    def constraints(self) -> str:
-        """Human-readable constraints, shown in doc/parameters.md and ``ros2 param describe``."""
-        parts = []
-        if self.choices:
-            parts.append("one of " + ", ".join(self.choices))
-        if self.low is not None and self.high is not None:
-            parts.append(f"[{format_value(self.low)}, {format_value(self.high)}]")
-        if self.read_only:
-            parts.append("read-only: restart to change")
-        return "; ".join(parts)
-
-    def descriptor(self) -> Any:
-        """The ``rcl_interfaces/ParameterDescriptor`` for ``declare_parameter``."""
-        from rcl_interfaces.msg import (
-            FloatingPointRange,
-            IntegerRange,
-            ParameterDescriptor,
-            ParameterType,
-        )
-
-        types = {
-            bool: ParameterType.PARAMETER_BOOL,
-            int: ParameterType.PARAMETER_INTEGER,
-            float: ParameterType.PARAMETER_DOUBLE,
-            str: ParameterType.PARAMETER_STRING,
-            list: ParameterType.PARAMETER_STRING_ARRAY,
-            tuple: ParameterType.PARAMETER_DOUBLE_ARRAY,
-        }
-        descriptor = ParameterDescriptor(
-            name=self.name,
-            type=types[self.kind],
-            description=self.description,
-            additional_constraints=self.constraints,
-            read_only=self.read_only,
-        )
-        if self.low is not None and self.high is not None:
-            if self.kind is int:
-                descriptor.integer_range = [
-                    IntegerRange(from_value=int(self.low), to_value=int(self.high), step=1)
-                ]
-            elif self.kind is float:
-                descriptor.floating_point_range = [
-                    FloatingPointRange(from_value=float(self.low), to_value=float(self.high))
-                ]
-        return descriptor
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 NODE_PARAMETERS: tuple[ParamSpec, ...] = (
@@ -301,85 +230,6 @@ def _tracker_parameters() -> tuple[ParamSpec, ...]:
 
 
 TRACKER_PARAMETERS: tuple[ParamSpec, ...] = _tracker_parameters()
-
-def _spatial(leaf: str, kind: type, default: Any, description: str, **kwargs: Any) -> ParamSpec:
-    """A ``spatial.*`` parameter; all are read at configure time (restart to change)."""
-    return ParamSpec(SPATIAL_PREFIX + leaf, kind, default, description, read_only=True,
-                     **kwargs)
-
-
-SPATIAL_PARAMETERS: tuple[ParamSpec, ...] = (
-    _spatial("mode", str, "off",
-             "People in 3D (doc/people-3d.md): off; ground (foot points on a flat ground, "
-             "needs the camera's pose); depth (a depth image registered to the colour image); "
-             "depth+ground (depth, falling back to the ground where a track's depth fails).",
-             choices=SPATIAL_MODES),
-    _spatial("camera_info_topics", list, [],
-             "sensor_msgs/CameraInfo topic of each camera (image_topics order). Empty: "
-             "camera_info beside each image topic."),
-    _spatial("depth_topics", list, [],
-             "Depth image topic of each camera (REP-118: 16UC1 mm or 32FC1 m, registered to the "
-             "colour image). Empty: depth/image beside each image topic."),
-    _spatial("depth_info_topics", list, [],
-             "CameraInfo of each depth topic. Empty: camera_info beside each depth topic."),
-    _spatial("depth_tolerance", float, 0.02,
-             "Largest stamp difference (s) between a colour frame and the depth frame paired "
-             "with it; a colour frame never waits for its depth.", low=0.0, high=1.0),
-    _spatial("depth_buffer", int, 8,
-             "Depth frames kept for pairing (the newest).", low=1, high=100),
-    _spatial("depth_min", float, 0.2, "Nearest valid depth (m).", low=0.0, high=1000.0),
-    _spatial("depth_max", float, 60.0, "Farthest valid depth (m).", low=0.0, high=1000.0),
-    _spatial("target_frame", str, "",
-             "Frame of the 3D outputs (tf at the image stamp). Empty: the camera's optical "
-             "frame (the image's frame_id)."),
-    _spatial("ground_frame", str, "base_footprint",
-             "Frame whose z = 0 plane is the ground (z up); the parent of the camera pose "
-             "parameters."),
-    _spatial("pose_source", str, "auto",
-             "Where the camera's pose above the ground comes from: tf (tf2 at the image stamp), "
-             "transform (camera_translation, camera_rotation), height_pitch_roll, or auto (tf "
-             "where tf2_ros is importable, else height_pitch_roll when camera_height > 0, else "
-             "transform).", choices=POSE_SOURCES),
-    _spatial("tf_timeout", float, 0.05,
-             "Longest wait (s) for a transform at the image stamp.", low=0.0, high=5.0),
-    _spatial("camera_height", float, 0.0,
-             "Height (m) of the camera above ground_frame's origin (pose_source "
-             "height_pitch_roll).", low=0.0, high=1000.0),
-    _spatial("camera_pitch", float, 0.0,
-             "Downward tilt (rad) of the camera's forward axis (height_pitch_roll).",
-             low=-1.6, high=1.6),
-    _spatial("camera_roll", float, 0.0,
-             "Roll (rad) about the camera's forward axis (height_pitch_roll).",
-             low=-3.15, high=3.15),
-    _spatial("camera_translation", tuple, (0.0, 0.0, 0.0),
-             "Position (m) of the camera's optical frame in ground_frame (pose_source "
-             "transform)."),
-    _spatial("camera_rotation", tuple, (0.0, 0.0, 0.0, 1.0),
-             "Orientation of the optical frame in ground_frame, quaternion x, y, z, w "
-             "(pose_source transform)."),
-    _spatial("markers", bool, True,
-             "Publish ~/markers (visualization_msgs/MarkerArray: a cylinder and the id per "
-             "person) for RViz."),
-    _spatial("marker_lifetime", float, 0.5,
-             "Seconds a marker stays when no newer one replaces it.", low=0.0, high=60.0),
-    _spatial("box_margin", float, 0.015,
-             "How far the detector's boxes reach beyond the person at top and bottom, as a "
-             "fraction of the box height (the shipped model's: 0.015).", low=0.0, high=0.2),
-    _spatial("surface_offset", float, 0.15,
-             "Depth mode: metres from the body surface a depth camera sees to the body's axis.",
-             low=0.0, high=1.0),
-    _spatial("max_range", float, 60.0,
-             "Ground mode: foot points farther (m) from the camera are refused.",
-             low=0.1, high=10000.0),
-    _spatial("accel_sigma", float, 0.5,
-             "Per-track 3D filter: white-noise acceleration (m/s^2).", low=0.01, high=100.0),
-    _spatial("plausible_height_min", float, 1.0,
-             "Shortest plausible person height (m); shorter ones are flagged.",
-             low=0.1, high=3.0),
-    _spatial("plausible_height_max", float, 2.3,
-             "Tallest plausible person height (m); taller ones are flagged.", low=0.1, high=3.0),
-)
-
 ALL_PARAMETERS: tuple[ParamSpec, ...] = NODE_PARAMETERS + TRACKER_PARAMETERS + SPATIAL_PARAMETERS
 BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in ALL_PARAMETERS}
 

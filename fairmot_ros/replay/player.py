@@ -81,14 +81,6 @@ class PlayStats:
     seconds: float = 0.0
 
 
-def type_definitions(reader: BagReader, typename: str) -> dict[str, str]:
-    """The ``.msg`` texts a bag carries for ``typename`` and its dependencies ({} if none)."""
-    method = getattr(reader, "type_definitions", None)
-    if method is not None:
-        return dict(method(typename))
-    return dict(getattr(reader, "_definitions", {}).get(typename, {}))  # older BagReader
-
-
 class AnswerWatcher:
     """Header stamps of what arrives on an output topic (any stamped type, read raw)."""
 
@@ -203,7 +195,7 @@ class BagPlayer:
             for info in self.reader.topics.values():
                 if info.count and not SERVICE_EVENT_TYPE.match(info.type) \
                         and import_message_type(info.type) is None:
-                    for name, text in type_definitions(self.reader, info.type).items():
+                    for name, text in self.reader.type_definitions(info.type).items():
                         merged.setdefault(name, text)
             self._bag_definitions = merged
         return self._bag_definitions

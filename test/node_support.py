@@ -278,6 +278,18 @@ class Bench:
                 raise AssertionError(f"timed out after {timeout}s waiting for {detail}")
             self.executor.spin_once(timeout_sec=0.05)
 
+    def camera_values_after_now(self, diagnostics: list) -> dict[str, str]:
+        """The first camera's values in a /diagnostics report whose period started after this
+        call (``diagnostics``: the list a subscription appends to), so it counts every frame
+        sent before."""
+        from fairmot_ros.ros import diagnostic_keys as keys
+
+        count = len(diagnostics)
+        self.spin_until(lambda: len(diagnostics) > count + 1, 10, "a report after the frames")
+        return next({kv.key: kv.value for kv in status.values}
+                    for status in diagnostics[-1].status
+                    if status.name.startswith(keys.STATUS_PREFIX + "cam"))
+
     def spin_for(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:

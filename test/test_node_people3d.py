@@ -104,11 +104,7 @@ def run(tmp_path_factory):
                                               resend_every=2.0 if k == 0 else None))
         bench.spin_until(lambda: len(outputs) >= FRAMES and len(stores) >= FRAMES, 10,
                          "2D outputs")
-        count = len(diagnostics)
-        bench.spin_until(lambda: len(diagnostics) > count + 1, 10, "a report after the frames")
-        counts = next({kv.key: kv.value for kv in status.values}
-                      for status in diagnostics[-1].status
-                      if status.name.startswith(keys.STATUS_PREFIX + "cam"))
+        counts = bench.camera_values_after_now(diagnostics)
     finally:
         bench.close()
         node.kill()

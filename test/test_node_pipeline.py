@@ -85,11 +85,7 @@ def node_run(tmp_path_factory):
             store = next(s for s in stores if (s.header.stamp.sec, s.header.stamp.nanosec)
                          == key)
             answers.append((msg.header, detections, store))
-        count = len(diagnostics)
-        bench.spin_until(lambda: len(diagnostics) > count + 1, 10, "a report after the frames")
-        counts = next({kv.key: kv.value for kv in status.values}
-                      for status in diagnostics[-1].status
-                      if status.name.startswith(keys.STATUS_PREFIX + "cam"))
+        counts = bench.camera_values_after_now(diagnostics)
     finally:
         bench.close()
         node.kill()

@@ -1,10 +1,10 @@
 """ROS 2 interface packages built from a bag's own message definitions, to publish their types.
 
-Why: ``ros2 bag play`` publishes any recorded type, installed or not, because rosbag2 uses
-dynamic type support. rclpy has none: a publisher needs the generated Python class of its type
-(and the C type support libraries behind it). A bag recorded elsewhere (``test_msgs``, a
-robot's own ``*_msgs``) would otherwise be unplayable here. MCAP bags carry every type's
-``.msg`` definition (with those of its dependencies), which is all rosidl needs to generate the
+Why: a publisher needs the type support libraries of its type (and in rclpy the generated
+Python class too); ``ros2 bag play`` ignores a topic whose type support is not installed, with
+a warning, even when the bag carries the definitions (rosbag2 issue 1809). A bag recorded
+elsewhere (``test_msgs``, a robot's own ``*_msgs``) would then be partly unplayable here.
+MCAP bags carry every type's ``.msg`` definition (with those of its dependencies), which is all rosidl needs to generate the
 real interface package, so we do exactly what a ROS user would do with the sources: write
 ``package.xml``, ``CMakeLists.txt`` (``rosidl_generate_interfaces``) and ``msg/*.msg``, build
 with CMake against the installed ROS prefix, install. The bytes on the wire are then those of

@@ -1,14 +1,15 @@
 """ROS 2 interface packages built from a bag's own message definitions, to publish their types.
 
-Why: a publisher needs the type support libraries of its type (and in rclpy the generated
-Python class too); ``ros2 bag play`` ignores a topic whose type support is not installed, with
-a warning, even when the bag carries the definitions (rosbag2 issue 1809). A bag recorded
-elsewhere (``test_msgs``, a robot's own ``*_msgs``) would then be partly unplayable here.
-MCAP bags carry every type's ``.msg`` definition (with those of its dependencies), which is
-all rosidl needs to generate the real interface package, so we do exactly what a ROS user would do with the sources: write
-``package.xml``, ``CMakeLists.txt`` (``rosidl_generate_interfaces``) and ``msg/*.msg``, build
-with CMake against the installed ROS prefix, install. The bytes on the wire are then those of
-the bag (``publisher.publish(bytes)``) with the type name, hash and QoS a subscriber expects.
+Why: a publisher needs the type support libraries of its type (and in rclpy the generated Python
+class too); ``ros2 bag play`` ignores a topic whose type support is not installed, with a
+warning, even when the bag carries the definitions (rosbag2 issue 1809). A bag recorded
+elsewhere (``test_msgs``, a robot's own ``*_msgs``) would then be partly unplayable here. MCAP
+bags carry every type's ``.msg`` definition (with those of its dependencies), which is all
+rosidl needs to generate the real interface package, so we do exactly what a ROS user would do
+with the sources: write ``package.xml``, ``CMakeLists.txt`` (``rosidl_generate_interfaces``) and
+``msg/*.msg``, build with CMake against the installed ROS prefix, install. The bytes on the wire
+are then those of the bag (``publisher.publish(bytes)``) with the type name, hash and QoS a
+subscriber expects.
 
 Caching: a package is installed once into
 ``${XDG_CACHE_HOME:-~/.cache}/fairmot_ros/message_packages/<pkg>-<hash>``, the hash covering its

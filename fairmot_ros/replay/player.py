@@ -12,12 +12,12 @@ refused or dropped instead of answering is counted by reason and the next one le
 only an image neither answered nor reported waits for the timeout.
 
 A type that is not installed is built from the definitions the bag carries (MCAP schemas) by
-:mod:`fairmot_ros.replay.message_packages`, once, and then published like any other
-(``ros2 bag play`` would ignore such a topic with a warning); a type that cannot be built
-either is skipped, counted, and reported once per topic. Service-event topics
-(``pkg/srv/Name_Event``) are not replayed, as by ``ros2 bag play`` without
-``--publish-service-requests``; a topic of a type that is not installed and has no messages gets no publisher. A bag left with nothing to publish
-is a :class:`ReplayError`.
+:mod:`fairmot_ros.replay.message_packages`, once, and then published like any other (``ros2 bag
+play`` would ignore such a topic with a warning); a type that cannot be built either is skipped,
+counted, and reported once per topic. Service-event topics (``pkg/srv/Name_Event``) are not
+replayed, as by ``ros2 bag play`` without ``--publish-service-requests``; a topic of a type that
+is not installed and has no messages gets no publisher. A bag left with nothing to publish is a
+:class:`ReplayError`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -205,23 +205,24 @@ class CameraPipeline:
             detections = self.detector.detect(image)
         detected = time.perf_counter()
         with self._lock:
-            outcome = self._track(image, stamp, source, detections)
+            tracked = self._track(image, stamp, source, detections)
             spatial = None
             if self.spatial is not None:
-                spatial = self._locate(stamp, outcome, scene or Scene())
+                spatial = self._locate(stamp, tracked, scene or Scene())
         done = time.perf_counter()
-        return FrameOutcome(*outcome, detect_s=detected - started, track_s=done - detected,
-                            spatial=spatial)
+        return replace(tracked, detect_s=detected - started, track_s=done - detected,
+                       spatial=spatial)
 
-    def _locate(self, stamp: float, outcome: tuple, scene: Scene) -> SpatialFrame:
-        shown, _, store, events, _, _, size = outcome
-        if events.store_emptied is not None:
+    def _locate(self, stamp: float, tracked: FrameOutcome, scene: Scene) -> SpatialFrame:
+        if tracked.events.store_emptied is not None:
             self.spatial.reset()
-        return self.spatial.process(stamp, [(t.track_id, t.tlwh) for t in shown], scene,
-                                    live=[t.track_id for t in store], image_size=size)
+        return self.spatial.process(stamp, [(t.track_id, t.tlwh) for t in tracked.tracks],
+                                    scene, live=[t.track_id for t in tracked.store],
+                                    image_size=tracked.size)
 
     def _track(self, image: np.ndarray, stamp: float, source: Hashable | None,
-               detections: Detections) -> tuple:
+               detections: Detections) -> FrameOutcome:
+        """The frame through the tracker and the output filters (timings left at 0)."""
         config = self._config
         size = (int(image.shape[1]), int(image.shape[0]))
         previous, self._size = self._size, size
@@ -246,4 +247,5 @@ class CameraPipeline:
                 capped=update.capped, invalid_detections=update.invalid_detections,
             )
         shown = filter_tracks(update.tracks, config.min_box_area, config.max_aspect_ratio)
-        return shown, update.tracks, store, events, detections, warp, size
+        return FrameOutcome(shown, update.tracks, store, events, detections, warp, size,
+                            detect_s=0.0, track_s=0.0)

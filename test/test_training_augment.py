@@ -7,6 +7,7 @@ import numpy as np
 from fairmot_ros.training.augment import (
     AugmentConfig,
     augment_sample,
+    draw_scale,
     random_affine,
     random_color_identity,
     random_color_variety,
@@ -184,3 +185,29 @@ def test_augment_sample_applies_colour_identities_only_when_asked():
                                    AugmentConfig(color_identities=6, **still), 5)
     assert ids[0] % 5 == 3 and 1 <= ids[0] // 5 <= 5
     assert not (image[40:60, 105:115] == (0, 0, 255)).all()  # the red block changed colour
+
+
+def test_scale_is_uniform_by_default_and_log_uniform_when_asked():
+    uniform = AugmentConfig(scale=(0.5, 4.0))
+    draws = [draw_scale(np.random.default_rng(seed), uniform) for seed in range(3)]
+    assert draws == [np.random.default_rng(seed).uniform(0.5, 4.0) for seed in range(3)]
+    wide = AugmentConfig(scale=(0.5, 4.0), scale_log_uniform=True)
+    rng = np.random.default_rng(0)
+    scales = np.array([draw_scale(rng, wide) for _ in range(6000)])
+    assert scales.min() >= 0.5 and scales.max() <= 4.0
+    # log-uniform on [0.5, 4]: a third of the draws below 1 and a third above 2 (uniform
+    # would give 1/7 and 4/7), median at the geometric mean sqrt(2)
+    assert abs(np.mean(scales < 1.0) - 1 / 3) < 0.03
+    assert abs(np.mean(scales > 2.0) - 1 / 3) < 0.03
+    assert abs(np.median(scales) - 2 ** 0.5) < 0.06
+
+
+def test_zoomed_affine_makes_people_larger_by_the_drawn_scale():
+    config = AugmentConfig(degrees=0, translate=0, scale=(3.0, 3.0), shear=0,
+                           scale_log_uniform=True)
+    image = np.zeros((120, 160, 3), np.uint8)
+    box = np.array([[70, 50, 90, 70.0]])
+    _, boxes, keep = random_affine(image, box, np.random.default_rng(0), config)
+    assert keep.all()
+    np.testing.assert_allclose(boxes[0, 2] - boxes[0, 0], 60.0, atol=1e-6)
+    np.testing.assert_allclose(boxes[0, 3] - boxes[0, 1], 60.0, atol=1e-6)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import onnx
+import pytest
 import torch
 from training_support import make_mot_folder
 
 from fairmot_ros.export import main as export_main
 from fairmot_ros.model import build_model
 from fairmot_ros.model.checkpoint import load_checkpoint
-from fairmot_ros.training.cli import init_weights, lr_at
+from fairmot_ros.training.cli import build_parser, init_weights, lr_at
 from fairmot_ros.training.cli import main as train_main
 
 
@@ -130,3 +131,13 @@ def test_bad_run_limits_are_clean_errors(tmp_path, capsys):
                            "--out", str(tmp_path / "o")])
         assert code == 2
         assert flag in capsys.readouterr().err
+
+
+def test_scale_range_option_parses_and_refuses_bad_ranges(capsys):
+    base = ["--data", "pets:1-2"]
+    assert build_parser().parse_args(base).scale_range is None
+    assert build_parser().parse_args([*base, "--scale-range", "0.5,4"]).scale_range == (0.5, 4.0)
+    for bad in ("4,0.5", "0,2", "1", "a,b", "1,inf"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*base, "--scale-range", bad])
+        assert "scale range" in capsys.readouterr().err

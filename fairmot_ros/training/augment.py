@@ -40,6 +40,7 @@ class AugmentConfig:
     degrees: float = 5.0
     translate: float = 0.10
     scale: tuple[float, float] = (0.50, 1.20)
+    scale_log_uniform: bool = False  # draw the scale log-uniformly: as many zoom-ins as outs
     shear: float = 2.0
     flip_probability: float = 0.5
     color_variety: bool = False  # hue rotation / grayscale before the HSV jitter
@@ -189,6 +190,17 @@ def letterbox_with_boxes(
     return image, moved
 
 
+def draw_scale(rng: np.random.Generator, config: AugmentConfig) -> float:
+    """The affine's scale factor: uniform in ``config.scale`` (the original recipe), or
+    log-uniform when ``scale_log_uniform``, so that a wide range such as 0.5-4 gives as many
+    samples between 0.5 and 1 as between 2 and 4 instead of mostly large zooms. One draw
+    either way, so the rest of the sample's random stream is unchanged."""
+    low, high = config.scale
+    if not config.scale_log_uniform:
+        return float(rng.uniform(low, high))
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
 def random_affine(
     image: np.ndarray,
     boxes: np.ndarray,
@@ -202,7 +214,7 @@ def random_affine(
     """
     height, width = image.shape[:2]
     angle = rng.uniform(-config.degrees, config.degrees)
-    scale = rng.uniform(*config.scale)
+    scale = draw_scale(rng, config)
     rotation = np.eye(3)
     rotation[:2] = cv2.getRotationMatrix2D((width / 2, height / 2), angle, scale)
     translation = np.eye(3)

@@ -54,6 +54,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def parse_scale_range(text: str) -> tuple[float, float]:
+    """``"0.5,4"`` -> (0.5, 4.0): the affine scale range, both positive, low <= high."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scale range {text!r} is not LOW,HIGH") from None
+    if not (0 < low <= high < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"scale range {text!r}: need 0 < LOW <= HIGH (finite)")
+    return low, high
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fairmot-train",
@@ -84,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--multi-loss", choices=("uncertainty", "fix"), default=None)
     parser.add_argument("--wh-weight", type=float, default=None)
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--scale-range", type=parse_scale_range, default=None,
+                        metavar="LOW,HIGH",
+                        help="draw the random affine's scale log-uniformly from LOW to HIGH, "
+                        "e.g. 0.5,4 to show people from half to four times their size in "
+                        "the data (default: uniform 0.5-1.2, the original recipe)")
     parser.add_argument("--color-jitter", action="store_true",
                         help="colour variety: rotate the whole image's hue by a random angle "
                         "(probability 0.5) and make it grayscale (probability 0.1) before the "
@@ -241,8 +258,9 @@ def train(args: argparse.Namespace) -> Path:
         raise ValueError("--color-identities needs --color-jitter or --paste (nothing else "
                          "makes the colour variants)")
     num_ids = real_ids * max(variants, 1)  # classifier classes
+    scale = {"scale": args.scale_range, "scale_log_uniform": True} if args.scale_range else {}
     augment = AugmentConfig(enabled=not args.no_augment, color_variety=args.color_jitter,
-                            degrade=args.degrade, color_identities=variants)
+                            degrade=args.degrade, color_identities=variants, **scale)
     scenes, paste_config = None, None
     if args.paste > 0:
         paste_config = CompositeConfig(max_people=args.paste, color_identities=variants)

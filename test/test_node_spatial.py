@@ -284,7 +284,17 @@ def fake_tf2(monkeypatch):
     module.ExtrapolationException = ExtrapolationException
     module.LookupException = LookupException
     module.Buffer = Buffer
-    module.TransformListener = lambda buffer, node: None
+    class TransformListener:
+        made: list = []
+
+        def __init__(self, buffer, node):
+            self.unregistered = 0
+            TransformListener.made.append(self)
+
+        def unregister(self):
+            self.unregistered += 1
+
+    module.TransformListener = TransformListener
     monkeypatch.setitem(sys.modules, "tf2_ros", module)
     return module
 
@@ -324,3 +334,33 @@ def test_an_unstamped_image_asks_tf_at_its_receive_time():
     camera.on_camera_info(_info())
     camera.scene(_header(0.0), 12.5)  # a zero stamp, received at 12.5 s
     assert asked == [(12, 500_000_000)]
+
+
+def test_lifecycle_cleanup_stops_the_tf_listener(fake_tf2):
+    """A cleaned-up node keeps no /tf subscriptions; configuring again listens again."""
+    import rclpy
+    from node_support import dot_model
+    from rclpy.parameter import Parameter
+
+    from fairmot_ros.ros.node import ManagedTrackerNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=0)
+    overrides = [Parameter("model", value=str(dot_model())),
+                 Parameter("providers", value=["CPUExecutionProvider"]),
+                 Parameter("spatial.mode", value="ground"),
+                 Parameter("spatial.pose_source", value="tf")]
+    node = ManagedTrackerNode(context=context, parameter_overrides=overrides)
+    try:
+        made = fake_tf2.TransformListener.made
+        node.trigger_configure()
+        assert len(made) == 1 and made[0].unregistered == 0
+        node.trigger_cleanup()
+        assert made[0].unregistered == 1
+        node.trigger_configure()
+        assert len(made) == 2 and made[1].unregistered == 0
+        node.trigger_shutdown()
+        assert [listener.unregistered for listener in made] == [1, 1]
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

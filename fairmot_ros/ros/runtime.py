@@ -40,7 +40,7 @@ from fairmot_ros.ros.image_thread import ImageThread
 from fairmot_ros.ros.parameters import declare_parameters
 from fairmot_ros.ros.reports import DiagnosticsReporter
 from fairmot_ros.ros.settings import NodeSettings, settings_from_values
-from fairmot_ros.ros.spatial_node import SpatialCamera, make_poses
+from fairmot_ros.ros.spatial_node import ParameterPoses, SpatialCamera, TfPoses, make_poses
 
 __all__ = ["StartupError", "TrackerRuntime", "resolve_model_path"]
 
@@ -110,6 +110,7 @@ class TrackerRuntime:
         self.images = ImageThread(self)
         self._applied: NodeSettings | None = None
         self._reporter: DiagnosticsReporter | None = None
+        self._poses: TfPoses | ParameterPoses | None = None
         self._reset_srv = node.create_service(Trigger, "~/reset", self._on_reset)
 
     # ----- parameters ------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class TrackerRuntime:
         )
         node = self.node
         if settings.spatial.enabled:
-            poses = make_poses(node, settings.spatial)
+            poses = self._poses = make_poses(node, settings.spatial)
             for index, camera in enumerate(self.cameras):
                 camera.spatial = SpatialCamera(settings.spatial, index, poses)
                 camera.spatial.detections_pub = node.create_publisher(
@@ -252,6 +253,9 @@ class TrackerRuntime:
                 if publisher is not None:
                     node.destroy_publisher(publisher)
         self.cameras = []
+        if self._poses is not None:
+            self._poses.close()  # the tf listener's subscriptions go with the cameras
+            self._poses = None
         if self._reporter is not None:
             self._reporter.destroy()
             self._reporter = None

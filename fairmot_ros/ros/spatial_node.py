@@ -81,6 +81,10 @@ class ParameterPoses:
             found = self._cache[(target, source)] = self._lookup(target, source)
         return found
 
+    def close(self) -> bool:
+        """Nothing to release: parameter poses hold no subscriptions."""
+        return False
+
     def _lookup(self, target: str, source: str) -> RigidTransform:
         pose = self._ground_to_camera
         if target == source:
@@ -121,6 +125,15 @@ class TfPoses:
         t, q = msg.transform.translation, msg.transform.rotation
         return RigidTransform.from_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w],
                                               target, source)
+
+    def close(self) -> bool:
+        """Stop listening to /tf and /tf_static (lifecycle cleanup): a cleaned-up node keeps no
+        subscriptions, and a later configure makes a new listener. True the first time."""
+        listener, self.listener = self.listener, None
+        if listener is None:
+            return False
+        listener.unregister()
+        return True
 
 
 def make_poses(node: Any, settings: SpatialNodeSettings) -> TfPoses | ParameterPoses:

@@ -23,13 +23,14 @@ from fairmot_ros.bench import original
 
 
 def run_main(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    """The tool's exit status (argparse's too), stdout and stderr."""
+    streams = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
         try:
-            code = original.main(argv)
-        except SystemExit as exc:  # argparse usage errors
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+            status = original.main(argv)
+        except SystemExit as exc:
+            status = exc.code
+    return status, *(stream.getvalue() for stream in streams)
 
 
 @pytest.fixture

@@ -74,9 +74,9 @@ SPATIAL_PARAMETERS: tuple[ParamSpec, ...] = (
              "person) for RViz."),
     _spatial("marker_lifetime", float, 0.5,
              "Seconds a marker stays when no newer one replaces it.", low=0.0, high=60.0),
-    _spatial("box_margin", float, 0.015,
+    _spatial("box_margin", float, 0.008,
              "How far the detector's boxes reach beyond the person at top and bottom, as a "
-             "fraction of the box height (the shipped model's: 0.015).", low=0.0, high=0.2),
+             "fraction of the box height (the shipped model's: 0.008).", low=0.0, high=0.2),
     _spatial("surface_offset", float, 0.15,
              "Depth mode: metres from the body surface a depth camera sees to the body's axis.",
              low=0.0, high=1.0),

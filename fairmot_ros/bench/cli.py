@@ -7,6 +7,7 @@
     fairmot-bench soak --frames 20000
     fairmot-bench engine --arch dla_34 --precision fp32,fp16
     fairmot-bench gpu --workdir /tmp/fm
+    fairmot-bench spatial --mode depth --markers
 
 Each subcommand is a module ``fairmot_ros.bench.<name>`` with ``add_arguments(parser)`` and
 ``run(args) -> dict``. Only the chosen module is imported, so ``tracker`` can pin BLAS threads
@@ -39,6 +40,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "gpu": ("fairmot_ros.bench.gpu", "the whole GPU run for a short lease, one JSON"),
     "bag": ("fairmot_ros.bench.bag", "fairmot-bag play and record throughput over DDS"),
     "camera-motion": ("fairmot_ros.bench.camera_motion", "motion estimate and warp cost"),
+    "spatial": ("fairmot_ros.bench.spatial",
+                "what people in 3D add to the node's image thread per frame, no DDS"),
 }
 
 

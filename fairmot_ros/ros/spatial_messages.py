@@ -16,11 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion, Vector3
+from geometry_msgs.msg import Pose
 from scipy.spatial.transform import Rotation
-from std_msgs.msg import ColorRGBA
 from vision_msgs.msg import (
-    BoundingBox3D,
     Detection3D,
     Detection3DArray,
     ObjectHypothesisWithPose,
@@ -44,8 +42,11 @@ def _header(header: Any, frame_id: str) -> Any:
     return out
 
 
-def _point(values: np.ndarray) -> Point:
-    return Point(x=float(values[0]), y=float(values[1]), z=float(values[2]))
+def _set_xyz(vector: Any, values: Any) -> None:
+    """Fill a Point or Vector3 in place. The generated message constructors build every
+    default sub-message whatever the arguments, so the per-person messages below fill the
+    defaults a constructor made instead of making their own (about half the objects)."""
+    vector.x, vector.y, vector.z = float(values[0]), float(values[1]), float(values[2])
 
 
 def _centre(person: Person3D, spatial: SpatialFrame) -> np.ndarray:
@@ -60,10 +61,14 @@ def body_poses(spatial: SpatialFrame) -> list[Pose]:
     if not spatial.people:
         return []
     quaternions = Rotation.from_matrix(np.stack([p.axes for p in spatial.people])).as_quat()
-    return [Pose(position=_point(_centre(person, spatial)),
-                 orientation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]),
-                                        w=float(q[3])))
-            for person, q in zip(spatial.people, quaternions, strict=True)]
+    poses = []
+    for person, q in zip(spatial.people, quaternions.tolist(), strict=True):
+        pose = Pose()
+        _set_xyz(pose.position, _centre(person, spatial))
+        orientation = pose.orientation
+        orientation.x, orientation.y, orientation.z, orientation.w = q
+        poses.append(pose)
+    return poses
 
 
 def detection3d_array(spatial: SpatialFrame, header: Any, class_id: str,
@@ -82,13 +87,19 @@ def detection3d_array(spatial: SpatialFrame, header: Any, class_id: str,
         hypothesis = ObjectHypothesisWithPose()
         hypothesis.hypothesis.class_id = class_id
         hypothesis.hypothesis.score = float(scores.get(person.track_id, 0.0))
-        hypothesis.pose = PoseWithCovariance(pose=pose, covariance=covariance.ravel().tolist())
-        size = Vector3(x=float(person.size[0]), y=float(person.size[1]),
-                       z=float(person.size[2]))
-        detections.append(Detection3D(header=head, results=[hypothesis],
-                                      bbox=BoundingBox3D(center=pose, size=size),
-                                      id=f"{id_prefix}{person.track_id}"))
-    return Detection3DArray(header=head, detections=detections)
+        hypothesis.pose.pose = pose
+        hypothesis.pose.covariance = covariance.reshape(36)  # float64[36] takes the array
+        detection = Detection3D()
+        detection.header = head
+        detection.results = [hypothesis]
+        detection.bbox.center = pose
+        _set_xyz(detection.bbox.size, person.size)
+        detection.id = f"{id_prefix}{person.track_id}"
+        detections.append(detection)
+    array = Detection3DArray()
+    array.header = head
+    array.detections = detections
+    return array
 
 
 def add_positions(tracks: Any, spatial: SpatialFrame) -> Any:
@@ -101,10 +112,9 @@ def add_positions(tracks: Any, spatial: SpatialFrame) -> Any:
         if state is None:
             continue
         message.position_valid = True
-        message.position = _point(state.position)
-        message.velocity_3d = Vector3(x=float(state.velocity[0]), y=float(state.velocity[1]),
-                                      z=float(state.velocity[2]))
-        message.position_covariance = state.covariance.ravel().tolist()
+        _set_xyz(message.position, state.position)
+        _set_xyz(message.velocity_3d, state.velocity)
+        message.position_covariance = np.ascontiguousarray(state.covariance, np.float64).reshape(36)
         person = measured.get(message.track_id)
         if person is not None and np.isfinite(person.height):
             message.height = float(person.height)
@@ -112,29 +122,46 @@ def add_positions(tracks: Any, spatial: SpatialFrame) -> Any:
     return tracks
 
 
+def _marker(header: Any, namespace: str, marker_id: int, kind: int, lifetime: Any) -> Marker:
+    """An ``ADD`` marker with its defaults filled in place (see :func:`_set_xyz`)."""
+    marker = Marker()
+    marker.header = header
+    marker.ns = namespace
+    marker.id = marker_id
+    marker.type = kind
+    marker.action = Marker.ADD
+    marker.lifetime = lifetime
+    return marker
+
+
 def marker_array(spatial: SpatialFrame, header: Any, lifetime: float,
                  id_prefix: str = "", poses: list[Pose] | None = None) -> MarkerArray:
     """A cylinder and an id label per measured person, after a ``DELETEALL``."""
     head = _header(header, spatial.frame_id)
     poses = body_poses(spatial) if poses is None else poses
-    markers = [Marker(header=head, action=Marker.DELETEALL)]
+    clear = Marker()
+    clear.header = head
+    clear.action = Marker.DELETEALL
+    markers = [clear]
     life = duration_from_seconds(lifetime)
-    upright = Quaternion(w=1.0)
     for person, pose in zip(spatial.people, poses, strict=True):
         label = f"{id_prefix}{person.track_id}"
         blue, green, red = (c / 255.0 for c in colour_for_id(label))
-        colour = ColorRGBA(r=red, g=green, b=blue, a=0.6)
         centre = _centre(person, spatial)
         width = float(max(person.size[0], person.size[1]))
-        body = Marker(header=head, ns=MARKER_NAMESPACE_BODY, id=int(person.track_id),
-                      type=Marker.CYLINDER, action=Marker.ADD, pose=pose,
-                      scale=Vector3(x=width, y=width, z=float(person.size[2])),
-                      color=colour, lifetime=life)
+        body = _marker(head, MARKER_NAMESPACE_BODY, int(person.track_id), Marker.CYLINDER, life)
+        body.pose = pose
+        _set_xyz(body.scale, (width, width, person.size[2]))
+        colour = body.color
+        colour.r, colour.g, colour.b, colour.a = red, green, blue, 0.6
         top = centre + person.axes[:, 2] * (0.5 * person.size[2] + LABEL_HEIGHT / 2)
-        text = Marker(header=head, ns=MARKER_NAMESPACE_LABEL, id=int(person.track_id),
-                      type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
-                      pose=Pose(position=_point(top), orientation=upright),
-                      scale=Vector3(z=LABEL_HEIGHT), color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
-                      text=label, lifetime=life)
+        text = _marker(head, MARKER_NAMESPACE_LABEL, int(person.track_id),
+                       Marker.TEXT_VIEW_FACING, life)
+        _set_xyz(text.pose.position, top)
+        text.pose.orientation.w = 1.0  # upright
+        text.scale.z = LABEL_HEIGHT
+        colour = text.color
+        colour.r = colour.g = colour.b = colour.a = 1.0
+        text.text = label
         markers += [body, text]
     return MarkerArray(markers=markers)

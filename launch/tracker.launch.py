@@ -21,6 +21,7 @@ from launch.actions import (
     OpaqueFunction,
     RegisterEventHandler,
     Shutdown,
+    UnregisterEventHandler,
 )
 from launch.conditions import IfCondition
 from launch.event_handlers import OnProcessExit
@@ -120,41 +121,7 @@ def _nodes(context):
         node = LifecycleNode(arguments=["--lifecycle"], **common)
         actions.append(node)
         if arg("autostart").lower() in TRUE:
-            # A failed configure or activate leaves the node running but idle: with autostart
-            # that is a failed start, and the launch says so and exits non-zero.
-            for start, back in (("configuring", "unconfigured"), ("activating", "inactive")):
-                actions.append(
-                    RegisterEventHandler(
-                        OnStateTransition(
-                            target_lifecycle_node=node, start_state=start, goal_state=back,
-                            entities=[OpaqueFunction(function=_autostart_failed)],
-                        )
-                    )
-                )
-            actions.append(
-                RegisterEventHandler(
-                    OnStateTransition(
-                        target_lifecycle_node=node,
-                        goal_state="inactive",
-                        entities=[
-                            EmitEvent(
-                                event=ChangeState(
-                                    lifecycle_node_matcher=matches_action(node),
-                                    transition_id=Transition.TRANSITION_ACTIVATE,
-                                )
-                            )
-                        ],
-                    )
-                )
-            )
-            actions.append(
-                EmitEvent(
-                    event=ChangeState(
-                        lifecycle_node_matcher=matches_action(node),
-                        transition_id=Transition.TRANSITION_CONFIGURE,
-                    )
-                )
-            )
+            actions += _autostart(node)
     else:
         node = Node(**common)
         actions.append(node)
@@ -191,6 +158,35 @@ def _tracker_exited(event, context):
     if context.is_shutdown:
         return None  # the launch is ending already (SIGINT): a second Shutdown would fail
     return [Shutdown(reason=f"{NODE_NAME} exited")]
+
+
+def _autostart(node):
+    """Configure, then activate once configured; a failure of either ends the launch.
+
+    Every handler goes after the start-up (``handle_once``, and the failure handlers are
+    unregistered once the node is active), so later lifecycle changes are the user's: a
+    ``deactivate`` leaves the node inactive, a failed manual ``configure`` does not end the
+    launch."""
+    failures = [
+        OnStateTransition(
+            target_lifecycle_node=node, start_state=start, goal_state=back,
+            entities=[OpaqueFunction(function=_autostart_failed)], handle_once=True,
+        )
+        for start, back in (("configuring", "unconfigured"), ("activating", "inactive"))
+    ]
+    activate = OnStateTransition(
+        target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
+        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                              transition_id=Transition.TRANSITION_ACTIVATE))],
+        handle_once=True,
+    )
+    started = OnStateTransition(
+        target_lifecycle_node=node, start_state="activating", goal_state="active",
+        entities=[UnregisterEventHandler(handler) for handler in failures], handle_once=True,
+    )
+    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                            transition_id=Transition.TRANSITION_CONFIGURE))
+    return [*(RegisterEventHandler(h) for h in (*failures, activate, started)), configure]
 
 
 def _autostart_failed(context):

@@ -151,6 +151,63 @@ def test_launch_fails_when_the_node_cannot_start(
     assert "Traceback" not in out, out
 
 
+def test_autostart_leaves_later_lifecycle_changes_to_the_user(tmp_path: Path) -> None:
+    """With lifecycle:=true the launch configures and activates the node once; after that a
+    ``deactivate`` must leave it inactive (not be undone by the launch), and a ``cleanup`` and
+    ``configure`` must leave it inactive until asked to activate."""
+    _launch_available()
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+    from node_support import Bench, domain_id, dot_model
+
+    node = "/fairmot_tracker"
+    domain = domain_id(5)
+    log = (tmp_path / "launch.log").open("w+b")
+    launch = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(LAUNCH_FILE), f"model:={dot_model()}",
+         "lifecycle:=true"],
+        env=dict(os.environ, ROS_DOMAIN_ID=str(domain)), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    bench = Bench(domain)
+
+    def state() -> int:
+        reply = bench.call(GetState, f"{node}/get_state", GetState.Request(), timeout=90)
+        return reply.current_state.id
+
+    def change(transition: int) -> bool:
+        request = ChangeState.Request(transition=Transition(id=transition))
+        return bench.call(ChangeState, f"{node}/change_state", request, timeout=60).success
+
+    try:
+        bench.spin_until(lambda: state() == State.PRIMARY_STATE_ACTIVE, 90,
+                         lambda: "autostart; launch output:\n" + (tmp_path / "launch.log")
+                         .read_text())
+        assert change(Transition.TRANSITION_DEACTIVATE)
+        bench.spin_for(2.0)  # time for any launch event handler to act
+        assert state() == State.PRIMARY_STATE_INACTIVE
+        assert change(Transition.TRANSITION_CLEANUP)
+        assert change(Transition.TRANSITION_CONFIGURE)
+        bench.spin_for(2.0)
+        assert state() == State.PRIMARY_STATE_INACTIVE
+        assert change(Transition.TRANSITION_ACTIVATE)
+        assert state() == State.PRIMARY_STATE_ACTIVE
+        assert launch.poll() is None, (tmp_path / "launch.log").read_text()
+        os.killpg(launch.pid, signal.SIGINT)
+        assert launch.wait(timeout=30) == 0
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+            launch.wait(timeout=10)
+        bench.close()
+        log.close()
+
+
 def test_rviz_is_pointed_at_the_namespaced_debug_image() -> None:
     _launch_available()
     from launch import LaunchContext

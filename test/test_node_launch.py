@@ -7,7 +7,13 @@ debug image.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,15 +79,35 @@ sys.exit(service.run())
 """
 
 
+@contextlib.contextmanager
+def _launched(arguments: list, domain: int, log_path: Path) -> Iterator:
+    """The launch file run as ``ros2 launch`` would, in its own process group (which Ctrl-C
+    in a terminal signals), its output in ``log_path``; killed on the way out if still up."""
+    with log_path.open("w+b") as log:
+        launch = subprocess.Popen(
+            [sys.executable, "-c", _DRIVER, str(LAUNCH_FILE), *arguments],
+            env=dict(os.environ, ROS_DOMAIN_ID=str(domain)), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            yield launch
+        finally:
+            if launch.poll() is None:
+                launch.kill()
+                launch.wait(timeout=10)
+
+
+def _interrupt(launch: subprocess.Popen) -> int:
+    """Ctrl-C: launch and the node get SIGINT; the launch's exit status."""
+    os.killpg(launch.pid, signal.SIGINT)
+    return launch.wait(timeout=30)
+
+
 @pytest.mark.parametrize("lifecycle", ["false", "true"])
 def test_launch_starts_the_node_with_remapped_image_and_shipped_yaml(
     lifecycle: str, tmp_path: Path
 ) -> None:
     _launch_available()
-    import os
-    import signal
-    import subprocess
-    import sys
 
     from node_support import Bench, domain_id, dot_frame, dot_model, image_msg
     from sensor_msgs.msg import Image
@@ -92,33 +118,24 @@ def test_launch_starts_the_node_with_remapped_image_and_shipped_yaml(
         "image:=/launch_test/image_raw", f"model:={dot_model()}", "namespace:=front",
         f"lifecycle:={lifecycle}",
     ]
-    log = (tmp_path / "launch.log").open("w+b")
-    launch = subprocess.Popen(
-        [sys.executable, "-c", _DRIVER, str(LAUNCH_FILE), *arguments],
-        env=dict(os.environ, ROS_DOMAIN_ID=str(domain)), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, which Ctrl-C in a terminal signals
-    )
+    log_path = tmp_path / "launch.log"
     bench = Bench(domain)
     try:
-        outputs = bench.collect(Detection2DArray, "/front/fairmot_tracker/detections")
-        publisher = bench.publisher(Image, "/launch_test/image_raw")
-        bench.spin_until(
-            lambda: publisher.get_subscription_count() > 0, 90,
-            lambda: "node subscription; launch output:\n" + (tmp_path / "launch.log").read_text(),
-        )
-        frame = image_msg(dot_frame([(10, 10)]), 3000.0)
-        out = bench.send_and_wait(publisher, frame, outputs, timeout=30, resend_every=1.0)
-        assert out.header == frame.header and [d.id for d in out.detections] == ["1"]
-        os.killpg(launch.pid, signal.SIGINT)  # Ctrl-C: launch and the node get SIGINT
-        assert launch.wait(timeout=30) == 0
-        text = (tmp_path / "launch.log").read_text()
+        with _launched(arguments, domain, log_path) as launch:
+            outputs = bench.collect(Detection2DArray, "/front/fairmot_tracker/detections")
+            publisher = bench.publisher(Image, "/launch_test/image_raw")
+            bench.spin_until(
+                lambda: publisher.get_subscription_count() > 0, 90,
+                lambda: "node subscription; launch output:\n" + log_path.read_text(),
+            )
+            frame = image_msg(dot_frame([(10, 10)]), 3000.0)
+            out = bench.send_and_wait(publisher, frame, outputs, timeout=30, resend_every=1.0)
+            assert out.header == frame.header and [d.id for d in out.detections] == ["1"]
+            assert _interrupt(launch) == 0
+        text = log_path.read_text()
         assert "Traceback" not in text and "escalating to 'SIGTERM'" not in text, text
     finally:
-        if launch.poll() is None:
-            launch.kill()
-            launch.wait(timeout=10)
         bench.close()
-        log.close()
 
 
 @pytest.mark.parametrize(
@@ -134,10 +151,6 @@ def test_launch_fails_when_the_node_cannot_start(
     """``ros2 launch`` must exit non-zero when the tracker dies at start-up, so that scripts
     see it; the reason is the node's one ERROR line, and nothing prints a traceback."""
     _launch_available()
-    import os
-    import subprocess
-    import sys
-
     from node_support import domain_id
 
     result = subprocess.run(
@@ -156,10 +169,6 @@ def test_autostart_leaves_later_lifecycle_changes_to_the_user(tmp_path: Path) ->
     ``deactivate`` must leave it inactive (not be undone by the launch), and a ``cleanup`` and
     ``configure`` must leave it inactive until asked to activate."""
     _launch_available()
-    import os
-    import signal
-    import subprocess
-    import sys
 
     from lifecycle_msgs.msg import State, Transition
     from lifecycle_msgs.srv import ChangeState, GetState
@@ -167,13 +176,7 @@ def test_autostart_leaves_later_lifecycle_changes_to_the_user(tmp_path: Path) ->
 
     node = "/fairmot_tracker"
     domain = domain_id(5)
-    log = (tmp_path / "launch.log").open("w+b")
-    launch = subprocess.Popen(
-        [sys.executable, "-c", _DRIVER, str(LAUNCH_FILE), f"model:={dot_model()}",
-         "lifecycle:=true"],
-        env=dict(os.environ, ROS_DOMAIN_ID=str(domain)), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log_path = tmp_path / "launch.log"
     bench = Bench(domain)
 
     def state() -> int:
@@ -185,27 +188,22 @@ def test_autostart_leaves_later_lifecycle_changes_to_the_user(tmp_path: Path) ->
         return bench.call(ChangeState, f"{node}/change_state", request, timeout=60).success
 
     try:
-        bench.spin_until(lambda: state() == State.PRIMARY_STATE_ACTIVE, 90,
-                         lambda: "autostart; launch output:\n" + (tmp_path / "launch.log")
-                         .read_text())
-        assert change(Transition.TRANSITION_DEACTIVATE)
-        bench.spin_for(2.0)  # time for any launch event handler to act
-        assert state() == State.PRIMARY_STATE_INACTIVE
-        assert change(Transition.TRANSITION_CLEANUP)
-        assert change(Transition.TRANSITION_CONFIGURE)
-        bench.spin_for(2.0)
-        assert state() == State.PRIMARY_STATE_INACTIVE
-        assert change(Transition.TRANSITION_ACTIVATE)
-        assert state() == State.PRIMARY_STATE_ACTIVE
-        assert launch.poll() is None, (tmp_path / "launch.log").read_text()
-        os.killpg(launch.pid, signal.SIGINT)
-        assert launch.wait(timeout=30) == 0
+        with _launched([f"model:={dot_model()}", "lifecycle:=true"], domain, log_path) as launch:
+            bench.spin_until(lambda: state() == State.PRIMARY_STATE_ACTIVE, 90,
+                             lambda: "autostart; launch output:\n" + log_path.read_text())
+            assert change(Transition.TRANSITION_DEACTIVATE)
+            bench.spin_for(2.0)  # time for any launch event handler to act
+            assert state() == State.PRIMARY_STATE_INACTIVE
+            assert change(Transition.TRANSITION_CLEANUP)
+            assert change(Transition.TRANSITION_CONFIGURE)
+            bench.spin_for(2.0)
+            assert state() == State.PRIMARY_STATE_INACTIVE
+            assert change(Transition.TRANSITION_ACTIVATE)
+            assert state() == State.PRIMARY_STATE_ACTIVE
+            assert launch.poll() is None, log_path.read_text()
+            assert _interrupt(launch) == 0
     finally:
-        if launch.poll() is None:
-            launch.kill()
-            launch.wait(timeout=10)
         bench.close()
-        log.close()
 
 
 def test_rviz_is_pointed_at_the_namespaced_debug_image() -> None:

@@ -24,7 +24,7 @@ The original code runs unmodified on this Python: numpy 2's removed ``np.float``
 aliases are put back while it runs; modules it imports but the yolov5s path never calls
 (DCNv2, torchvision, pandas, PIL, yacs, matplotlib) are stubs, present only while it is
 imported (calling one raises); ``cython_bbox``, not installable here, is replaced by
-:func:`bbox_overlaps` (vectorised numpy, its +1 pixel convention). Before any timing,
+:func:`bbox_overlaps` (the tracker's own +1-pixel IoU). Before any timing,
 :func:`compare_detections` checks that both sides find the same detections on the first
 frames, so a ratio never compares different work; without agreement nothing is timed and the
 exit status is 1. torch is imported by this tool only (the node never needs it).
@@ -152,19 +152,11 @@ def source_commit(lib: Path, given: str | None) -> str | None:
 
 
 def bbox_overlaps(boxes: Any, query_boxes: Any) -> Any:
-    """``cython_bbox.bbox_overlaps`` in numpy: (N, K) IoU of x1,y1,x2,y2 boxes, widths and
-    heights counted with +1 (inclusive pixels) as the original's compiled version does."""
-    import numpy as np
+    """``cython_bbox.bbox_overlaps``: (N, K) IoU of x1,y1,x2,y2 boxes with its +1-pixel areas,
+    as the package's tracker computes it (:func:`fairmot_ros.tracking.matching.iou_plus_one`)."""
+    from fairmot_ros.tracking.matching import iou_plus_one
 
-    a = np.asarray(boxes, np.float64).reshape(-1, 4)
-    b = np.asarray(query_boxes, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
-    inter = np.where((iw > 0) & (ih > 0), iw * ih, 0.0)
-    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
-    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(inter > 0, inter / np.where(inter > 0, union, 1.0), 0.0)
+    return iou_plus_one(boxes, query_boxes)
 
 
 class _Absent:

@@ -32,7 +32,6 @@ from dataclasses import replace
 from typing import Any
 
 MODES = ("ground", "depth", "depth+ground")
-FRAME_ID = "camera"  # the optical frame the images name, as in fairmot-bag people3d
 CLASS_ID = "person"  # the node's default class_id
 EMBEDDING_DIM = 32
 IMAGE_THREAD_PARTS = ("scene", "stage", "add_positions", "publish")
@@ -80,43 +79,28 @@ class SerializingPublisher:
 
 
 def node_values(calibration: Any, mode: str) -> dict[str, Any]:
-    """The node's ``spatial.*`` parameter values (defaults, then fairmot-bag people3d's:
-    the optical frame's static pose in the calibration's ground frame, outputs there)."""
+    """The node's ``spatial.*`` parameter values: the defaults, then those ``fairmot-bag
+    people3d`` gives the node (the calibration's pose as a static transform, outputs in its
+    world frame)."""
+    import yaml
+
+    from fairmot_ros.replay.people3d import node_parameters
     from fairmot_ros.ros.spatial_parameters import SPATIAL_PARAMETERS
 
-    pose = calibration.pose.inverse()  # the optical frame in the ground frame
-    ground = calibration.pose.source
-    return {**{spec.name: spec.default for spec in SPATIAL_PARAMETERS},
-            "spatial.mode": mode, "spatial.pose_source": "transform",
-            "spatial.ground_frame": ground, "spatial.target_frame": ground,
-            "spatial.camera_translation": [float(v) for v in pose.translation],
-            "spatial.camera_rotation": [float(v) for v in pose.as_quaternion()]}
+    values = {spec.name: spec.default for spec in SPATIAL_PARAMETERS}
+    for argument in node_parameters(calibration, mode, fps=10.0):
+        name, _, text = argument.partition(":=")
+        if name in values:
+            values[name] = yaml.safe_load(text)
+    return values
 
 
-def camera_info(calibration: Any, header: Any) -> Any:
-    """The calibration's camera as a ``sensor_msgs/CameraInfo``."""
-    import numpy as np
-    from sensor_msgs.msg import CameraInfo
+def received(data: bytes, msg_type: Any) -> Any:
+    """A message as the node receives it from a replayed ``fairmot-bag people3d`` bag: the
+    bag writer's CDR bytes (its CameraInfo and depth images) deserialized by rclpy."""
+    from rclpy.serialization import deserialize_message
 
-    camera = calibration.camera
-    projection = np.zeros((3, 4))
-    projection[:, :3] = camera.k
-    return CameraInfo(header=header, width=camera.width, height=camera.height,
-                      distortion_model=camera.distortion_model,
-                      d=[float(v) for v in camera.d], k=camera.k.ravel().tolist(),
-                      r=np.eye(3).ravel().tolist(), p=projection.ravel().tolist())
-
-
-def depth_message(millimetres: Any, header: Any) -> Any:
-    """A REP-118 ``16UC1`` depth ``sensor_msgs/Image`` (the data as a received one holds it)."""
-    from sensor_msgs.msg import Image
-
-    from fairmot_ros.evaluation.rgbd import DEPTH_ENCODING
-    from fairmot_ros.image_bytes import byte_array
-
-    height, width = millimetres.shape
-    return Image(header=header, height=height, width=width, encoding=DEPTH_ENCODING,
-                 is_bigendian=0, step=2 * width, data=byte_array(millimetres.astype("<u2")))
+    return deserialize_message(data, msg_type)
 
 
 def as_detections(rows: list[tuple[int, Any]]) -> Any:
@@ -168,17 +152,20 @@ def _check(args: argparse.Namespace) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> dict:
     import numpy as np
+    from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
     from fairmot_ros.bench.common import BenchError, document, load_average, rss_mb, summarize_ms
     from fairmot_ros.evaluation.mot_io import read_mot
     from fairmot_ros.evaluation.people3d import SyntheticDepth, by_frame, resampled
     from fairmot_ros.pipeline import CameraPipeline
+    from fairmot_ros.replay.people3d import FRAME_ID, camera_info_bytes, depth_bytes
     from fairmot_ros.ros.spatial_node import ParameterPoses, SpatialCamera
     from fairmot_ros.ros.spatial_settings import spatial_settings
     from fairmot_ros.ros.track_messages import time_from_seconds, track_array
     from fairmot_ros.sequences import open_sequence
     from fairmot_ros.spatial.calibration import CalibrationError, load_calibration
+    from fairmot_ros.stamps import seconds_to_ns
     from fairmot_ros.tracking import TrackerConfig
 
     width, height = _check(args)
@@ -209,7 +196,7 @@ def run(args: argparse.Namespace) -> dict:
     camera = SpatialCamera(settings, 0, ParameterPoses(settings))
     camera.detections_pub = detections_pub = SerializingPublisher(1)
     camera.markers_pub = markers_pub = SerializingPublisher(1 if args.markers else 0)
-    info = camera_info(calibration, Header(frame_id=FRAME_ID))
+    info = received(camera_info_bytes(calibration, 0), CameraInfo)
     camera.on_camera_info(info)
     camera.on_depth_info(info)
     pipeline = CameraPipeline(TrackerConfig(frame_rate=fps), spatial=settings.core)
@@ -225,7 +212,8 @@ def run(args: argparse.Namespace) -> dict:
         stamp = frame / fps
         header = Header(stamp=time_from_seconds(stamp), frame_id=FRAME_ID)
         dets = as_detections(detections.get(frame, []))
-        msg = depth_message(depth.pixels(frame), header) if depth is not None else None
+        msg = (received(depth_bytes(depth.pixels(frame), seconds_to_ns(stamp)), Image)
+               if depth is not None else None)
         serialized = detections_pub.seconds + markers_pub.seconds
         t0 = time.perf_counter()
         if msg is not None:

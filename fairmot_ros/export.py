@@ -427,6 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="evenly spaced frames of SOURCE used for calibration (default 20)",
     )
     parser.add_argument(
+        "--calibration-scales",
+        default=None,
+        metavar="S,S,...",
+        help="also see each calibration frame at these scales, through the fixed centred views "
+        "of python -m fairmot_ros.evaluation.scales (e.g. 1,2,3; default 1: the frames as "
+        "recorded)",
+    )
+    parser.add_argument(
         "--calibration-method",
         choices=("minmax", "entropy", "percentile"),
         default="minmax",
@@ -539,6 +547,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ExportError("--int8 needs --calibration SOURCE (frames from training data)")
         if args.calibration is not None and not args.int8:
             raise ExportError("--calibration is for --int8 exports")
+        if args.calibration_scales is not None and not args.int8:
+            raise ExportError("--calibration-scales is for --int8 exports")
+        from fairmot_ros.quantize import (
+            DEFAULT_CALIBRATION_SCALES,
+            calibration_frames,
+            parse_calibration_scales,
+        )
+
+        scales = DEFAULT_CALIBRATION_SCALES
+        if args.calibration_scales is not None:  # checked before the network is loaded
+            scales = parse_calibration_scales(args.calibration_scales)
         output = Path(args.output)
         _check_writable(output)
         model, stem = _load_network(args)
@@ -556,9 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         calibration = None
         if args.int8:
-            from fairmot_ros.quantize import calibration_frames
-
-            calibration = calibration_frames(args.calibration, args.calibration_frames, contract)
+            calibration = calibration_frames(args.calibration, args.calibration_frames, contract,
+                                             scales)  # fmt: skip
         path, report = export_with_report(
             model, output, contract, args.opset, compare=not args.no_compare,
             calibration=calibration, calibration_method=args.calibration_method,

@@ -18,8 +18,10 @@ fuses into integer kernels and TensorRT reads as explicit INT8):
   other export.
 
 Calibration frames come from :func:`calibration_frames`: evenly spaced frames of a sequence
-range, letterboxed as the runtime letterboxes them. For PETS09-S2L1 only the training range
-(frames 1-400) is accepted, so the held-out frames never shape the quantization.
+range, letterboxed as the runtime letterboxes them, each also seen through the fixed view of
+every further calibration scale (:class:`fairmot_ros.scale_view.ScaleView`, the views of the
+evaluation's scale sweep) where scales other than 1 are asked for. For PETS09-S2L1 only the
+training range (frames 1-400) is accepted, so the held-out frames never shape the quantization.
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ import numpy as np
 
 from fairmot_ros.contract import INPUT_NAME, ModelContract
 
-__all__ = ["CALIBRATION_METHODS", "CalibrationSet", "QuantizationError", "calibration_frames",
-           "quantize_int8", "trunk_node_names"]  # fmt: skip
+__all__ = ["CALIBRATION_METHODS", "DEFAULT_CALIBRATION_SCALES", "CalibrationSet",
+           "QuantizationError", "calibration_frames", "check_calibration_scales",
+           "parse_calibration_scales", "quantize_int8", "trunk_node_names"]  # fmt: skip
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_CALIBRATION_FRAMES = 20
 DEFAULT_CALIBRATION_METHOD = "minmax"
+DEFAULT_CALIBRATION_SCALES = (1.0,)
 
 
 class QuantizationError(ValueError):
@@ -57,10 +61,46 @@ class CalibrationSet:
     blobs: tuple[np.ndarray, ...]
     source: str
     frames: tuple[int, ...]
+    scales: tuple[float, ...] = DEFAULT_CALIBRATION_SCALES
 
     def describe(self) -> str:
         shown = ",".join(str(f) for f in self.frames)
-        return f"{len(self.frames)} frames of {self.source} ({shown})"
+        text = f"{len(self.frames)} frames of {self.source} ({shown})"
+        if self.scales != DEFAULT_CALIBRATION_SCALES:
+            listed = ",".join(f"{s:g}" for s in self.scales)
+            text += f", each at scales {listed} (centred scale views, {len(self.blobs)} inputs)"
+        return text
+
+
+def check_calibration_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """``scales`` as a tuple of floats, or :class:`QuantizationError` where the list is empty,
+    repeats a scale or holds one that :class:`~fairmot_ros.scale_view.ScaleView` refuses."""
+    from fairmot_ros.scale_view import ScaleError, check_scale
+
+    if not len(scales):
+        raise QuantizationError("calibration scales: none given")
+    checked = []
+    for scale in scales:
+        try:
+            checked.append(check_scale(float(scale)))
+        except (ScaleError, TypeError, ValueError) as exc:
+            raise QuantizationError(f"calibration scales: {exc}") from None
+    if len(set(checked)) != len(checked):
+        raise QuantizationError(f"calibration scales: {','.join(f'{s:g}' for s in checked)} "
+                                f"repeats a scale")  # fmt: skip
+    return tuple(checked)
+
+
+def parse_calibration_scales(text: str) -> tuple[float, ...]:
+    """``--calibration-scales`` text, e.g. ``1,1.5,2,3``, as checked scales."""
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise QuantizationError(f"calibration scales {text!r}: {item.strip()!r} is not a "
+                                    f"number (give e.g. 1,2,3)") from None  # fmt: skip
+    return check_calibration_scales(values)
 
 
 def _check_pets_range(sequence, spec: str) -> None:
@@ -77,14 +117,23 @@ def _check_pets_range(sequence, spec: str) -> None:
         )
 
 
-def calibration_frames(spec: str, count: int, contract: ModelContract) -> CalibrationSet:
+def calibration_frames(
+    spec: str,
+    count: int,
+    contract: ModelContract,
+    scales: Sequence[float] = DEFAULT_CALIBRATION_SCALES,
+) -> CalibrationSet:
     """``count`` evenly spaced frames of the sequence ``spec`` (``PATH[:FIRST-LAST]``, as
-    ``fairmot-eval --sequence``), letterboxed into ``contract``'s input."""
+    ``fairmot-eval --sequence``), each seen through the centred
+    :class:`~fairmot_ros.scale_view.ScaleView` of every scale in ``scales`` (in that order,
+    frame by frame; scale 1 is the frame itself) and letterboxed into ``contract``'s input."""
     from fairmot_ros.preprocess import letterbox, to_input_tensor
+    from fairmot_ros.scale_view import ScaleView
     from fairmot_ros.sequences import open_sequence
 
     if count < 1:
         raise QuantizationError(f"calibration frame count must be >= 1, got {count}")
+    scales = check_calibration_scales(scales)
     sequence = open_sequence(spec)
     _check_pets_range(sequence, spec)
     indices = [index for index, _ in sequence.frames()]  # one decoding pass, images dropped
@@ -95,10 +144,14 @@ def calibration_frames(spec: str, count: int, contract: ModelContract) -> Calibr
     wanted = set(picks)
     blobs = []
     for index, image in sequence.frames():
-        if index in wanted:
-            padded, _ = letterbox(image, contract.input_height, contract.input_width)
+        if index not in wanted:
+            continue
+        height, width = image.shape[:2]
+        for scale in scales:
+            seen = ScaleView.make(scale, width, height).apply(image)
+            padded, _ = letterbox(seen, contract.input_height, contract.input_width)
             blobs.append(to_input_tensor(padded, contract.input_format))
-    return CalibrationSet(tuple(blobs), spec, tuple(picks))
+    return CalibrationSet(tuple(blobs), spec, tuple(picks), scales)
 
 
 def trunk_node_names(model) -> list[str]:

@@ -108,6 +108,30 @@ def test_scaled_sequence_moves_frames_and_ground_truth(tmp_path):
     np.testing.assert_array_equal(sequence.ground_truth()[:, 2:6], [[48, 32, 16, 32]] * 3)
 
 
+def test_the_view_lives_in_the_core_and_the_sweep_adds_the_ground_truth_rules(repo_root):
+    import subprocess
+    import sys
+
+    from fairmot_ros import scale_view
+
+    assert issubclass(ScaleView, scale_view.ScaleView)
+    assert ScaleError is scale_view.ScaleError and CANVAS_GREY == scale_view.CANVAS_GREY
+    core = scale_view.ScaleView.make(2.0, W, H)
+    assert isinstance(ScaleView.make(2.0, W, H), ScaleView)
+    assert core.describe() == ScaleView.make(2.0, W, H).describe()
+    image = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(core.apply(image), ScaleView.make(2.0, W, H).apply(image))
+    boxes, visible = core.map_boxes(np.array([[400, 300, 20, 40], [170, 200, 40, 80]], float))
+    np.testing.assert_allclose(boxes, [[416, 312, 40, 80], [0, 112, 36, 160]])
+    np.testing.assert_allclose(visible, [1.0, 18 / 40])
+    # Importing the view (or the quantizer that uses it) loads no evaluation module.
+    script = ("import sys, fairmot_ros.scale_view, fairmot_ros.quantize; "
+              "print(sorted(m for m in sys.modules if m.startswith('fairmot_ros.evaluation')))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=repo_root, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
 @pytest.mark.parametrize(("argv", "words"), [
     (["--scales", "0"], "outside"),
     (["--scales", "two"], "not a number"),

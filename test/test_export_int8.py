@@ -1,5 +1,6 @@
 """``fairmot-export --int8``: static QDQ quantization, its contract, the engine taking the file,
-the calibration source rules, and re-exporting an exported file.
+the calibration source rules (and calibration frames seen at other scales), and re-exporting an
+exported file.
 
 One tiny random yolov5s (128x96, uint8 input) is exported FP16 once; the INT8 and FP32 files
 are made from that file, as the shipped INT8 model is made from the shipped FP16 one, with
@@ -17,8 +18,15 @@ from onnx import numpy_helper
 from fairmot_ros.contract import ModelContract
 from fairmot_ros.engine import Engine
 from fairmot_ros.export import main
-from fairmot_ros.quantize import QuantizationError, _check_pets_range, trunk_node_names
-from fairmot_ros.sequences import MotSequence
+from fairmot_ros.quantize import (
+    CalibrationSet,
+    QuantizationError,
+    _check_pets_range,
+    calibration_frames,
+    parse_calibration_scales,
+    trunk_node_names,
+)
+from fairmot_ros.sequences import MotSequence, locate_pets_video
 
 SIZE = "128x96"
 
@@ -140,6 +148,12 @@ def test_trunk_stops_at_the_heads(files):
     (["--int8", "--calibration", "/nonexistent/seq"], "not found"),
     (["--int8", "--calibration", "FRAMES", "--topk", "5"], "dense outputs"),
     (["--int8", "--calibration", "FRAMES", "--calibration-frames", "0"], "must be >= 1"),
+    (["--int8", "--calibration", "FRAMES", "--calibration-scales", "1,0"], "outside"),
+    (["--int8", "--calibration", "FRAMES", "--calibration-scales", "1,two"], "not a number"),
+    (["--int8", "--calibration", "FRAMES", "--calibration-scales", "1,nan"], "outside"),
+    (["--int8", "--calibration", "FRAMES", "--calibration-scales", "2,1,2"], "repeats"),
+    (["--int8", "--calibration", "FRAMES", "--calibration-scales", ""], "not a number"),
+    (["--calibration-scales", "1,2"], "is for --int8"),
 ])  # fmt: skip
 def test_bad_int8_requests_are_one_line(files, capsys, tmp_path, argv, words):
     argv = [str(files["frames"]) if a == "FRAMES" else a for a in argv]
@@ -168,3 +182,101 @@ def test_pets_calibration_stays_in_the_training_frames(tmp_path, first, last, ok
     else:
         with pytest.raises(QuantizationError, match="training frames 1-400"):
             _check_pets_range(sequence, f"pets:{first}-{last}")
+
+
+def _small_input(path) -> ModelContract:
+    """``path``'s contract with a 64x64 input, so that calibration frames are really
+    letterboxed (shrunk and padded) rather than copied."""
+    import dataclasses
+
+    return dataclasses.replace(_contract(path), input_width=64, input_height=64)
+
+
+def test_calibration_at_scale_2_is_the_letterboxed_view_of_the_scale_sweep(files):
+    from fairmot_ros.evaluation.scales import scale_sequence
+    from fairmot_ros.preprocess import letterbox, to_input_tensor
+    from fairmot_ros.sequences import open_sequence
+
+    contract = _small_input(files["fp16"])
+    spec = f"{files['frames']}:2-7"
+    calibration = calibration_frames(spec, 3, contract, scales=(1, 2))
+    assert calibration.frames == (2, 4, 7) and calibration.scales == (1.0, 2.0)
+    assert len(calibration.blobs) == 6  # frame by frame: 2@1, 2@2, 4@1, 4@2, 7@1, 7@2
+
+    def blob(image):
+        padded, _ = letterbox(image, contract.input_height, contract.input_width)
+        return to_input_tensor(padded, contract.input_format)
+
+    swept = dict(scale_sequence(open_sequence(spec), 2.0).frames())  # the sweep's 2x frames
+    for k, index in enumerate(calibration.frames):
+        image = cv2.imread(str(files["frames"] / f"{index:06d}.png"))
+        np.testing.assert_array_equal(calibration.blobs[2 * k], blob(image))
+        np.testing.assert_array_equal(calibration.blobs[2 * k + 1], blob(swept[index]))
+        assert not np.array_equal(calibration.blobs[2 * k], calibration.blobs[2 * k + 1])
+    # 2x by hand: the centred half-size window (32-96, 24-72) of the frame, doubled.
+    image = cv2.imread(str(files["frames"] / "000004.png"))
+    doubled = cv2.resize(image[24:72, 32:96], (128, 96), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(calibration.blobs[3], blob(doubled))
+
+
+def test_default_calibration_is_the_frames_as_recorded(files):
+    contract = _small_input(files["fp16"])
+    spec = f"{files['frames']}:2-7"
+    default = calibration_frames(spec, 3, contract)
+    ones = calibration_frames(spec, 3, contract, scales=[1])
+    assert default.scales == ones.scales == (1.0,) and len(default.blobs) == 3
+    for a, b in zip(default.blobs, ones.blobs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert default.describe() == ones.describe() == f"3 frames of {spec} (2,4,7)"
+
+
+def test_explicit_scale_1_writes_the_same_file(files, tmp_path):
+    again = tmp_path / "int8_scale1.onnx"
+    assert main([str(files["fp16"]), "-o", str(again), "--int8", "--calibration",
+                 f"{files['frames']}:2-7", "--calibration-frames", "3",
+                 "--calibration-scales", "1"]) == 0  # fmt: skip
+    assert again.read_bytes() == files["int8"].read_bytes()
+
+
+def test_scales_are_in_the_recipe(files, tmp_path, capsys):
+    out = tmp_path / "int8_scales.onnx"
+    assert main([str(files["fp16"]), "-o", str(out), "--int8", "--calibration",
+                 f"{files['frames']}:2-7", "--calibration-frames", "3",
+                 "--calibration-scales", "1,1.5,3"]) == 0  # fmt: skip
+    recipe = _contract(out).quantization
+    assert recipe.endswith("minmax calibration on 3 frames of "
+                           f"{files['frames']}:2-7 (2,4,7), each at scales 1,1.5,3 (centred "
+                           "scale views, 9 inputs)"), recipe  # fmt: skip
+    assert "each at scales 1,1.5,3" in capsys.readouterr().out
+    assert "scales" not in _contract(files["int8"]).quantization
+    assert out.read_bytes() != files["int8"].read_bytes()
+
+
+def test_describe_names_the_scales():
+    blobs = tuple(np.zeros((1, 2, 2, 3), np.uint8) for _ in range(4))
+    assert (CalibrationSet(blobs, "pets:1-400", (1, 400), (1.0, 0.5)).describe()
+            == "2 frames of pets:1-400 (1,400), each at scales 1,0.5 (centred scale views, "
+               "4 inputs)")  # fmt: skip
+    assert CalibrationSet(blobs[:2], "x", (3, 9)).describe() == "2 frames of x (3,9)"
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("0.05", "outside"), ("1,11", "outside"), ("inf", "outside"), ("1;2", "not a number"),
+    ("1,,2", "not a number"), ("1,2,1.0", "repeats"),
+])  # fmt: skip
+def test_bad_calibration_scales_are_refused(files, text, words):
+    with pytest.raises(QuantizationError, match=words):
+        parse_calibration_scales(text)
+    assert parse_calibration_scales(" 1, 1.5 ,2,3") == (1.0, 1.5, 2.0, 3.0)
+    with pytest.raises(QuantizationError, match="none given"):
+        calibration_frames(f"{files['frames']}:2-7", 3, _small_input(files["fp16"]), scales=())
+    with pytest.raises(QuantizationError, match="outside"):
+        calibration_frames(f"{files['frames']}:2-7", 3, _small_input(files["fp16"]),
+                           scales=(1, 0))  # fmt: skip
+
+
+@pytest.mark.skipif(locate_pets_video() is None, reason="PETS09-S2L1 video not present")
+@pytest.mark.parametrize("spec", ["pets:401-795", "pets:390-410", "pets"])
+def test_pets_calibration_at_other_scales_stays_in_the_training_frames(files, spec):
+    with pytest.raises(QuantizationError, match="training frames 1-400"):
+        calibration_frames(spec, 5, _small_input(files["fp16"]), scales=(1, 2, 3))

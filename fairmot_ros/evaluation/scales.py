@@ -2,18 +2,10 @@
 
 A camera closer to the people (or a longer lens) shows them larger; one further away shows
 them smaller. Both are simulated on the recorded frames with one fixed view per scale, the
-same for every frame, and the ground truth moves with the pixels:
-
-``scale > 1``
-    a fixed window of ``1/scale`` of the frame's width and height (centred on ``--center``,
-    moved inside the frame where it would leave it) is cut out and resized back to the frame
-    size (bilinear): people are ``scale`` times as tall, and only those in the window are seen.
-``scale < 1``
-    the whole frame is shrunk by ``scale`` (area interpolation) and placed at the centre of a
-    frame-sized canvas of constant grey (127); people are ``scale`` times as tall, and the
-    rest of the canvas is empty.
-``scale == 1``
-    the frames and boxes unchanged: the clean ``fairmot-eval`` run.
+same for every frame (:class:`fairmot_ros.scale_view.ScaleView`: above 1 a window of
+``1/scale`` of the frame, centred on ``--center``, resized back to the frame size; below 1
+the frame shrunk onto a grey canvas; at 1 the clean ``fairmot-eval`` run), and the ground
+truth moves with the pixels.
 
 Ground-truth boxes go through the same mapping and are clipped to the frame. A person of whom
 less than half of the box (by area) is left in the view is marked as a distractor, so that
@@ -32,114 +24,32 @@ from the first model's same row. It prints the JSON report and a markdown table.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from fairmot_ros import scale_view
 from fairmot_ros.evaluation.metrics import CHANGE_METRICS, HEADLINE_METRICS, METRICS_LIBRARY
 from fairmot_ros.evaluation.mot_io import CLASS, HEIGHT, LEFT, TOP, WIDTH
+from fairmot_ros.scale_view import CANVAS_GREY, MAX_SCALE, MIN_SCALE, ScaleError, check_scale
 from fairmot_ros.sequences import MotSequence, SequenceError
 
+__all__ = ["CANVAS_GREY", "DEFAULT_SCALES", "DISTRACTOR_CLASS", "MAX_SCALE", "MIN_SCALE",
+           "MIN_VISIBLE", "ScaleError", "ScaleView", "ScaledSequence", "add_changes",
+           "build_parser", "frame_size", "main", "markdown_table", "run_scales", "scale_label",
+           "scale_sequence"]  # fmt: skip
+
 DEFAULT_SCALES = (0.5, 1.0, 1.5, 2.0, 3.0)
-MIN_SCALE, MAX_SCALE = 0.1, 10.0
 MIN_VISIBLE = 0.5  # fraction of a box's area that must stay in the view to be scored
 DISTRACTOR_CLASS = 8  # MOT17 "distractor": results matched to it are dropped, not counted
-CANVAS_GREY = 127
 CLEAN = "clean"
 
 
-class ScaleError(ValueError):
-    """A scale or view that cannot be used."""
-
-
-@dataclass(frozen=True)
-class ScaleView:
-    """Where each pixel of a ``width`` x ``height`` frame goes at ``scale``.
-
-    Source point ``(x, y)`` maps to ``(sx * (x - x0) + ox, sy * (y - y0) + oy)``. For
-    ``scale >= 1`` the window ``(x0, y0, crop_w, crop_h)`` of the source fills the output
-    (``ox = oy = 0``); for ``scale < 1`` the whole source lands in ``(ox, oy, small_w,
-    small_h)`` of the output (``x0 = y0 = 0``). Sizes are whole pixels, so ``sx`` and ``sy``
-    are the exact factors that rounding left (equal to ``scale`` for 768x576 at 0.5, 1.5, 2, 3).
-    """
-
-    scale: float
-    width: int
-    height: int
-    x0: int
-    y0: int
-    ox: int
-    oy: int
-    inner_w: int  # crop width (scale >= 1) or shrunk width (scale < 1)
-    inner_h: int
-
-    @classmethod
-    def make(cls, scale: float, width: int, height: int,
-             center: tuple[float, float] = (0.5, 0.5)) -> ScaleView:  # fmt: skip
-        if not (math.isfinite(scale) and MIN_SCALE <= scale <= MAX_SCALE):
-            raise ScaleError(f"scale {scale:g} is outside [{MIN_SCALE:g}, {MAX_SCALE:g}]")
-        if width <= 0 or height <= 0:
-            raise ScaleError(f"frame size {width}x{height} is not positive")
-        cx, cy = center
-        if not (0.0 <= cx <= 1.0 and 0.0 <= cy <= 1.0):
-            raise ScaleError(f"view centre {cx:g},{cy:g} is outside the frame (0-1 each)")
-        if scale >= 1.0:
-            crop_w = max(1, round(width / scale))
-            crop_h = max(1, round(height / scale))
-            x0 = min(max(round(cx * width - crop_w / 2), 0), width - crop_w)
-            y0 = min(max(round(cy * height - crop_h / 2), 0), height - crop_h)
-            return cls(scale, width, height, x0, y0, 0, 0, crop_w, crop_h)
-        small_w = max(1, round(width * scale))
-        small_h = max(1, round(height * scale))
-        return cls(scale, width, height, 0, 0, (width - small_w) // 2, (height - small_h) // 2,
-                   small_w, small_h)  # fmt: skip
-
-    @property
-    def zoom_in(self) -> bool:
-        return self.scale >= 1.0
-
-    @property
-    def identity(self) -> bool:
-        return self.zoom_in and (self.inner_w, self.inner_h) == (self.width, self.height)
-
-    @property
-    def factors(self) -> tuple[float, float]:
-        if self.zoom_in:
-            return self.width / self.inner_w, self.height / self.inner_h
-        return self.inner_w / self.width, self.inner_h / self.height
-
-    def describe(self) -> dict[str, object]:
-        sx, sy = self.factors
-        entry: dict[str, object] = {"scale": self.scale, "frame": [self.width, self.height],
-                                    "factors": [round(sx, 6), round(sy, 6)]}  # fmt: skip
-        if self.zoom_in:
-            entry["crop_xywh"] = [self.x0, self.y0, self.inner_w, self.inner_h]
-            entry["resize"] = "bilinear"
-        else:
-            entry["placed_xywh"] = [self.ox, self.oy, self.inner_w, self.inner_h]
-            entry["resize"] = "area"
-            entry["canvas_grey"] = CANVAS_GREY
-        return entry
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """The frame as the simulated camera sees it (uint8 HxWx3, same size)."""
-        if image.shape[:2] != (self.height, self.width):
-            raise ScaleError(f"frame is {image.shape[1]}x{image.shape[0]}, the view was made "
-                             f"for {self.width}x{self.height}")  # fmt: skip
-        if self.identity:
-            return image
-        if self.zoom_in:
-            window = image[self.y0 : self.y0 + self.inner_h, self.x0 : self.x0 + self.inner_w]
-            return cv2.resize(window, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-        canvas = np.full_like(image, CANVAS_GREY)
-        small = cv2.resize(image, (self.inner_w, self.inner_h), interpolation=cv2.INTER_AREA)
-        canvas[self.oy : self.oy + self.inner_h, self.ox : self.ox + self.inner_w] = small
-        return canvas
+class ScaleView(scale_view.ScaleView):
+    """:class:`fairmot_ros.scale_view.ScaleView` with the sweep's ground-truth rules."""
 
     def map_ground_truth(self, rows: np.ndarray) -> np.ndarray:
         """MOT ground-truth rows in the view: boxes mapped and clipped to the frame; boxes
@@ -148,20 +58,10 @@ class ScaleView:
         rows = np.array(rows, dtype=np.float64, copy=True)
         if not len(rows):
             return rows
-        sx, sy = self.factors
-        left = sx * (rows[:, LEFT] - self.x0) + self.ox
-        top = sy * (rows[:, TOP] - self.y0) + self.oy
-        right = left + sx * rows[:, WIDTH]
-        bottom = top + sy * rows[:, HEIGHT]
-        area = (right - left) * (bottom - top)
-        cl, ct = np.clip(left, 0, self.width), np.clip(top, 0, self.height)
-        cr, cb = np.clip(right, 0, self.width), np.clip(bottom, 0, self.height)
-        seen = np.maximum(cr - cl, 0) * np.maximum(cb - ct, 0)
-        visible = np.divide(seen, area, out=np.zeros_like(seen), where=area > 0)
-        rows[:, LEFT], rows[:, TOP] = cl, ct
-        rows[:, WIDTH], rows[:, HEIGHT] = cr - cl, cb - ct
+        boxes, visible = self.map_boxes(rows[:, [LEFT, TOP, WIDTH, HEIGHT]])
+        rows[:, LEFT], rows[:, TOP], rows[:, WIDTH], rows[:, HEIGHT] = boxes.T
         rows[visible < MIN_VISIBLE, CLASS] = DISTRACTOR_CLASS
-        return rows[seen > 0]
+        return rows[visible > 0]
 
 
 @dataclass(frozen=True)
@@ -264,10 +164,10 @@ def _scale(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"scale {text!r} is not a number") from None
-    if not (math.isfinite(value) and MIN_SCALE <= value <= MAX_SCALE):
-        raise argparse.ArgumentTypeError(
-            f"scale {value:g} is outside [{MIN_SCALE:g}, {MAX_SCALE:g}]")
-    return value
+    try:
+        return check_scale(value)
+    except ScaleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _center(text: str) -> tuple[float, float]:

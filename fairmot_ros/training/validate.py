@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from fairmot_ros.preprocess import letterbox
+from fairmot_ros.tracking.matching import iou_matrix
 
 
 def decode_boxes(
@@ -32,20 +33,6 @@ def decode_boxes(
         )
         results.append(((boxes * down_ratio).cpu().numpy(), scores.cpu().numpy()))
     return results
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Plain IoU between x1, y1, x2, y2 boxes (no +1 pixel convention)."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def match_count(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> int:

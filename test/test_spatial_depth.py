@@ -105,3 +105,74 @@ def test_box_depths_read_the_inner_box_only():
 def test_settings_are_checked(kwargs):
     with pytest.raises(ValueError):
         DepthSettings(**kwargs)
+
+
+def _reference_depth(values: np.ndarray, settings: DepthSettings) -> tuple:
+    """The nearest dense mode written out step by step over the whole array (every peak
+    found, then the first taken): what :func:`box_depths` must give, value for value."""
+    values = np.asarray(values, dtype=np.float32).ravel()
+    with np.errstate(invalid="ignore"):
+        positive = values[np.isfinite(values) & (values > 0)]
+        depths = positive[(positive >= settings.min_depth) & (positive <= settings.max_depth)]
+    needed = max(settings.min_valid, int(np.ceil(settings.min_valid_fraction * values.size)))
+    if len(depths) < needed:
+        reason = (reasons.TRACK_DEPTH_OUT_OF_RANGE if len(positive) >= needed
+                  else reasons.TRACK_NO_VALID_DEPTH)
+        return ("nan", "nan", len(depths), reason)
+    logs = np.log(depths)
+    bins = ((logs - float(logs.min())) / settings.bin_fraction).astype(np.int64)
+    counts = np.bincount(bins)
+    padded = np.concatenate([[0], counts, [0]])
+    peaks = np.flatnonzero((counts >= padded[:-2]) & (counts >= padded[2:])
+                           & (counts >= settings.mode_fraction * counts.max()))
+    taken = depths[np.abs(bins - int(peaks[0])) <= settings.mode_window]
+    depth = float(np.sort(taken)[len(taken) // 2])
+    spread = 1.4826 * float(np.sort(np.abs(taken - depth))[len(taken) // 2])
+    return (depth.hex(), spread.hex(), int(taken.size), None)
+
+
+def _found(box: object) -> tuple:
+    if box.reason is not None:
+        return ("nan", "nan", box.count, box.reason)
+    return (box.depth.hex(), box.spread.hex(), box.count, None)
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_box_depths_equal_the_reference_on_varied_scenes(encoding):
+    """Several people at different depths, occluders, holes, far and near values, boxes
+    partly or wholly outside the image, a box with too few depths: the same depths,
+    spreads, counts and reasons, bit for bit, as the step-by-step reference."""
+    rng = np.random.default_rng(7)
+    height, width = 120, 160
+    metres = rng.uniform(15.0, 70.0, (height, width))  # background, partly beyond max_depth
+    boxes = []
+    for left, top, w, h, z in [(10, 10, 30, 80, 4.0), (50, 5, 25, 70, 9.5),
+                               (90, 30, 40, 85, 0.5), (120, 40, 50, 90, 30.0),
+                               (-20, 60, 40, 90, 6.0)]:
+        person = metres[max(top, 0):top + h, max(left, 0):left + w]
+        person[...] = rng.normal(z, 0.02 * z, person.shape)
+        boxes.append([left, top, w, h])
+    metres[60:75, 95:105] = rng.normal(0.3, 0.01, (15, 10))  # a near occluder
+    holes = rng.random((height, width)) < 0.2
+    boxes += [[200.0, 10.0, 20.0, 40.0], [140.5, 2.25, 7.5, 9.75]]  # outside; tiny
+    metres[0:20, 140:150] = 0.0
+    if encoding == "16UC1":
+        pixels = np.round(metres * 1000).clip(0, 65535).astype(np.uint16)
+        pixels[holes] = 0
+    else:
+        pixels = metres.astype(np.float32)
+        pixels[holes] = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -1.0], np.float32),
+                                   int(holes.sum()))
+    image = depth_from_buffer(encoding, height, width, width * pixels.itemsize, False,
+                              pixels.tobytes())
+    boxes = np.array(boxes, dtype=np.float64)
+    found = [_found(box) for box in box_depths(image, boxes, SETTINGS)]
+    expected = []
+    for tlwh in boxes:
+        x0, y0, x1, y1 = inner_box(tlwh, image.size, SETTINGS)
+        crop = image.pixels[y0:y1, x0:x1].astype(np.float32) * np.float32(image.scale)
+        expected.append(_reference_depth(crop, SETTINGS))
+    assert found == expected
+    assert {f[3] for f in found} == {None, reasons.TRACK_NO_VALID_DEPTH}
+    assert [_found(robust_depth(c, SETTINGS)) for c in (metres, metres[:8, :8])] == [
+        _reference_depth(c, SETTINGS) for c in (metres, metres[:8, :8])]

@@ -17,6 +17,7 @@ small occluder in front holds fewer pixels. The depth is the median of the valid
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,8 +125,8 @@ class BoxDepth:
     reason: str | None = None
 
 
-def inner_box(tlwh: np.ndarray, size: tuple[int, int], settings: DepthSettings
-              ) -> tuple[int, int, int, int]:
+def inner_box(tlwh: np.ndarray | Sequence[float], size: tuple[int, int],
+              settings: DepthSettings) -> tuple[int, int, int, int]:
     """Pixel bounds (x0, y0, x1, y1), end-exclusive and clipped to the image, of the inner
     part of a box (left, top, width, height)."""
     left, top, w, h = (float(v) for v in tlwh)
@@ -142,42 +143,63 @@ def inner_box(tlwh: np.ndarray, size: tuple[int, int], settings: DepthSettings
 def robust_depth(values: np.ndarray, settings: DepthSettings) -> BoxDepth:
     """The nearest dense mode of depths in metres (any shape, invalid values included)."""
     values = np.asarray(values, dtype=np.float32).ravel()
-    area = values.size
     with np.errstate(invalid="ignore"):
         positive = values[np.isfinite(values) & (values > 0)]
-        depths = positive[(positive >= settings.min_depth) & (positive <= settings.max_depth)]
-    needed = max(settings.min_valid, int(np.ceil(settings.min_valid_fraction * area)))
+    return _nearest_mode(positive, values.size, settings)
+
+
+def _nearest_mode(positive: np.ndarray, area: int, settings: DepthSettings) -> BoxDepth:
+    """:func:`robust_depth` of the valid (positive, finite) depths, float32, of ``area``
+    pixels. Each step is one whole-array numpy call and the peak search looks at the few
+    bins that hold enough depths only: a box's depths are a few hundred values, so the
+    calls' fixed cost, not the arithmetic, is what a box costs."""
+    depths = positive[(positive >= settings.min_depth) & (positive <= settings.max_depth)]
+    needed = max(settings.min_valid, math.ceil(settings.min_valid_fraction * area))
     if len(depths) < needed:
         reason = (TRACK_DEPTH_OUT_OF_RANGE if len(positive) >= needed
                   else TRACK_NO_VALID_DEPTH)
         return BoxDepth(count=len(depths), reason=reason)
     logs = np.log(depths)
-    low = float(logs.min())
-    bins = ((logs - low) / settings.bin_fraction).astype(np.int64)
-    counts = np.bincount(bins)
-    padded = np.concatenate([[0], counts, [0]])
-    peaks = np.flatnonzero((counts >= padded[:-2]) & (counts >= padded[2:])
-                           & (counts >= settings.mode_fraction * counts.max()))
-    mode = int(peaks[0])  # the nearest dense mode
-    window = np.abs(bins - mode) <= settings.mode_window
-    taken = depths[window]
+    bins = ((logs - float(logs.min())) / settings.bin_fraction).astype(np.int64)
+    mode = _nearest_peak(np.bincount(bins), settings.mode_fraction)
+    taken = depths[np.abs(bins - mode) <= settings.mode_window]
     depth = _middle(taken)
     spread = 1.4826 * _middle(np.abs(taken - depth))
     return BoxDepth(depth, spread, int(taken.size))
 
 
+def _nearest_peak(counts: np.ndarray, mode_fraction: float) -> int:
+    """The first bin that holds at least ``mode_fraction`` of the largest count and no fewer
+    than either neighbour (the largest bin always qualifies)."""
+    last = len(counts) - 1
+    for i in (counts >= mode_fraction * counts.max()).nonzero()[0].tolist():
+        count = counts[i]
+        if (i == 0 or count >= counts[i - 1]) and (i == last or count >= counts[i + 1]):
+            return i
+    raise AssertionError("the largest bin is a peak")  # pragma: no cover
+
+
 def _middle(values: np.ndarray) -> float:
     """The median (the upper one of an even count: no averaging, one partition)."""
     k = len(values) // 2
-    return float(np.partition(values, k)[k])
+    values = values.copy()  # what np.partition does, without its dispatch
+    values.partition(k)
+    return float(values[k])
 
 
 def box_depths(depth: DepthImage, boxes_tlwh: np.ndarray, settings: DepthSettings
                ) -> list[BoxDepth]:
-    """:func:`robust_depth` of the inner part of each box (N, 4: left, top, width, height)."""
+    """:func:`robust_depth` of the inner part of each box (N, 4: left, top, width, height).
+    Millimetre images keep their nonzero pixels before converting them (the same depths in
+    the same order: nonzero is exactly positive and finite in metres)."""
+    pixels = depth.pixels
+    scale = np.float32(depth.scale)
     out = []
-    for tlwh in np.asarray(boxes_tlwh, dtype=np.float64).reshape(-1, 4):
+    for tlwh in np.asarray(boxes_tlwh, dtype=np.float64).reshape(-1, 4).tolist():
         x0, y0, x1, y1 = inner_box(tlwh, depth.size, settings)
-        crop = depth.pixels[y0:y1, x0:x1]
-        out.append(robust_depth(crop.astype(np.float32) * np.float32(depth.scale), settings))
+        crop = pixels[y0:y1, x0:x1]
+        if pixels.dtype == np.uint16:  # uint16 * float32 is float32: the astype's values
+            out.append(_nearest_mode(crop[crop != 0] * scale, crop.size, settings))
+        else:
+            out.append(robust_depth(crop.astype(np.float32) * scale, settings))
     return out

@@ -176,3 +176,15 @@ def test_box_depths_equal_the_reference_on_varied_scenes(encoding):
     assert {f[3] for f in found} == {None, reasons.TRACK_NO_VALID_DEPTH}
     assert [_found(robust_depth(c, SETTINGS)) for c in (metres, metres[:8, :8])] == [
         _reference_depth(c, SETTINGS) for c in (metres, metres[:8, :8])]
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_any_valid_looks_beyond_the_middle_row(encoding):
+    invalid = np.zeros((6, 5)) if encoding == "16UC1" else np.full((6, 5), np.nan)
+    dtype = np.uint16 if encoding == "16UC1" else np.float32
+    for valid_at in [None, (3, 2), (0, 0), (5, 4)]:  # none, in the middle row, elsewhere
+        pixels = invalid.astype(dtype)
+        if valid_at is not None:
+            pixels[valid_at] = 1500 if encoding == "16UC1" else 1.5
+        image = depth_from_buffer(encoding, 6, 5, 5 * pixels.itemsize, False, pixels.tobytes())
+        assert image.any_valid() == (valid_at is not None)

@@ -7,6 +7,7 @@ import pytest
 
 from fairmot_ros.evaluation.rgbd import DepthRenderer, Person, StereoNoise
 from fairmot_ros.spatial import reasons
+from fairmot_ros.spatial import stage as stage_module
 from fairmot_ros.spatial.calibration import Calibration
 from fairmot_ros.spatial.camera import CameraModel
 from fairmot_ros.spatial.depth import DepthImage, DepthSettings
@@ -16,6 +17,7 @@ from fairmot_ros.spatial.stage import (
     SOURCE_DEPTH,
     SOURCE_GROUND,
     FrameGeometry,
+    Person3D,
     Scene,
     SpatialSettings,
     SpatialStage,
@@ -179,3 +181,68 @@ def test_settings_are_checked():
         SpatialSettings(ground=True, nominal_height=3.0)
     with pytest.raises(ValueError):
         SpatialSettings(ground=True, box_margin=0.5)
+
+
+class _PlainStage(SpatialStage):
+    """The people built the plain way (np.cross, an array per size, the identity made per
+    frame): the stage must give the same values bit for bit."""
+
+    def _people(self, track_ids, index, source, centres, cov, width, height, measured_height,
+                plausible, forward, up, geometry):
+        output = geometry.output or RigidTransform.identity(geometry.camera.frame_id)
+        centres = output.apply(centres)
+        cov = output.rotate_covariances(cov)
+        horizontal = forward - np.outer(forward @ up, up)
+        horizontal /= np.maximum(np.linalg.norm(horizontal, axis=1, keepdims=True), 1e-12)
+        lateral = np.cross(horizontal, up)
+        axes = output.rotation @ np.stack(
+            [lateral, horizontal, np.broadcast_to(up, lateral.shape)], axis=2)
+        thickness = self.settings.body_thickness
+        return {
+            int(i): Person3D(tid, source, centres[k], np.array([width[k], thickness, height[k]]),
+                             axes[k], cov[k], float(measured_height[k]), bool(plausible[k]))
+            for k, (i, tid) in enumerate(zip(index, track_ids, strict=True))
+        }
+
+
+def _bits(frame) -> list:
+    """Everything a frame gives, floats as bytes (so -0.0 and the last bit count)."""
+    people = [(p.track_id, p.source, p.height.hex(), p.height_plausible,
+               *(np.asarray(a, np.float64).tobytes() for a in (p.centre, p.size, p.axes,
+                                                                 p.covariance)))
+              for p in frame.people]
+    motion = [(tid, m.measured, m.position.tobytes(), m.velocity.tobytes(),
+               m.covariance.tobytes()) for tid, m in frame.motion.items()]
+    return [frame.frame_id, people, motion, sorted(frame.reasons.items())]
+
+
+@pytest.mark.parametrize("output", [TO_GROUND, None])
+def test_the_stage_equals_the_plain_one_on_varied_frames(output):
+    """Several people walking, one whose depth is a hole (measured on the ground instead),
+    one above the horizon, depth missing in some frames, a track leaving the store."""
+    settings = SpatialSettings(depth=DepthSettings(), ground=True)
+    stage, plain = SpatialStage(settings), _PlainStage(settings)
+    crowd = [Person(1, np.array([8.0, 0.5]), 1.75), Person(2, np.array([12.0, -1.5]), 1.6),
+             Person(3, np.array([6.0, 2.0]), 1.9), Person(4, np.array([15.0, 1.0]), 1.5)]
+    sky = (9, np.array([150.0, 0.0, 10.0, 5.0]))
+    for k in range(12):
+        t = 0.1 * k
+        people = [Person(p.track_id, p.xy + t * np.array([0.8, -0.3 * p.track_id]), p.height)
+                  for p in crowd if not (p.track_id == 4 and k >= 8)]
+        image = depth_image(people, StereoNoise(), seed=k)
+        hole = box_of(people[1]).astype(int)
+        image.pixels[max(hole[1], 0):hole[1] + hole[3], max(hole[0], 0):hole[0] + hole[2]] = 0
+        scene = (Scene(geometry(output), image) if k % 5 != 3
+                 else Scene(geometry(output), depth_reason=reasons.DEPTH_BEHIND))
+        tracks = [*tracks_of(people), sky]
+        live = [p.track_id for p in people]
+        got = _bits(stage.process(t, tracks, scene, live=live))
+        assert got == _bits(plain.process(t, tracks, scene, live=live)), k
+    assert got[3] and any(p[1] == SOURCE_GROUND for p in got[1])
+
+
+def test_cross_is_np_cross_bit_for_bit():
+    rng = np.random.default_rng(2)
+    rows = np.concatenate([rng.normal(size=(50, 3)), [[0.0, -0.0, 1.0], [1e-300, 1e300, -3.0]]])
+    for v in (rng.normal(size=3), np.array([0.0, -1.0, 0.0]), np.array([-0.0, 0.5, 2.0])):
+        assert stage_module._cross(rows, v).tobytes() == np.cross(rows, v).tobytes()

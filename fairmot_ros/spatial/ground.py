@@ -13,6 +13,7 @@ vertical through the foot nearest to that ray (least squares between the two lin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,10 +61,13 @@ class GroundPose(RigidTransform):
                               ground_frame, camera_frame)
         return cls.from_transform(pose.inverse())
 
-    @property
+    @functools.cached_property
     def camera_centre(self) -> np.ndarray:
-        """The camera's position in the ground frame."""
-        return -self.rotation.T @ self.translation
+        """The camera's position in the ground frame (read-only; worked out once per pose,
+        which a static camera keeps, not four times a frame)."""
+        centre = -self.rotation.T @ self.translation
+        centre.setflags(write=False)
+        return centre
 
     @property
     def height(self) -> float:

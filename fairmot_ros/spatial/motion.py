@@ -22,6 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 _H = np.eye(3, 6)
+# Constants of every frame's filter steps, made once (np.eye and np.arange per call cost more
+# than the arithmetic on a few tracks).
+_EYE3, _EYE6 = np.eye(3), np.eye(6)
+_AXES = np.arange(3)
+_VELOCITY_AXES = _AXES + 3
 
 
 @dataclass(frozen=True)
@@ -53,14 +58,15 @@ def transition(dt: np.ndarray, accel_sigma: float) -> tuple[np.ndarray, np.ndarr
     """F (N, 6, 6) and Q (N, 6, 6) for time steps dt (N,) in seconds."""
     dt = np.asarray(dt, dtype=np.float64)
     n = len(dt)
-    f = np.tile(np.eye(6), (n, 1, 1))
-    f[:, :3, 3:] = dt[:, None, None] * np.eye(3)
+    f = np.empty((n, 6, 6))
+    f[:] = _EYE6
+    f[:, :3, 3:] = dt[:, None, None] * _EYE3
     q = accel_sigma ** 2
-    axes = np.arange(3)
+    axes, velocity = _AXES, _VELOCITY_AXES
     noise = np.zeros((n, 6, 6))
     noise[:, axes, axes] = (q * dt ** 3 / 3)[:, None]
-    noise[:, axes, axes + 3] = noise[:, axes + 3, axes] = (q * dt ** 2 / 2)[:, None]
-    noise[:, axes + 3, axes + 3] = (q * dt)[:, None]
+    noise[:, axes, velocity] = noise[:, velocity, axes] = (q * dt ** 2 / 2)[:, None]
+    noise[:, velocity, velocity] = (q * dt)[:, None]
     return f, noise
 
 
@@ -106,7 +112,7 @@ class PositionFilters:
 
     def predict(self, stamp: float, ids: Iterable[Hashable] | None = None) -> None:
         """Move the tracks ``ids`` (default all) to ``stamp`` (never backwards)."""
-        rows = self._rows(self._index if ids is None else ids)
+        rows = np.arange(len(self._index)) if ids is None else self._rows(ids)
         if len(rows):
             self._predict(rows, stamp)
 
@@ -133,6 +139,14 @@ class PositionFilters:
         mean = self._mean[row]
         return TrackMotion(mean[:3].copy(), mean[3:].copy(), self._cov[row].copy(),
                            bool(self._measured[row] == self._stamp[row]))
+
+    def states(self) -> dict[Hashable, TrackMotion]:
+        """:meth:`state` of every track, in :meth:`ids` order: one copy of the filters'
+        arrays, each track's state a view into it (a frame asks for all of them)."""
+        mean, cov = self._mean.copy(), self._cov.copy()
+        measured = (self._measured == self._stamp).tolist()
+        return {tid: TrackMotion(mean[row, :3], mean[row, 3:], cov[row], measured[row])
+                for tid, row in self._index.items()}
 
     def ids(self) -> list[Hashable]:
         return list(self._index)
@@ -161,15 +175,13 @@ class PositionFilters:
                              np.linalg.solve(s, innovation[..., None])[..., 0])
         inlier = distance <= self.settings.gate
         restart = ~inlier & self._skipped[rows]
-        take = inlier
-        self._mean[rows[take]] = mean[take] + np.einsum("nij,nj->ni", gain[take],
-                                                        innovation[take])
-        eye = np.eye(6)
-        i_kh = eye - gain[take] @ _H
+        taken, k = rows[inlier], gain[inlier]
+        self._mean[taken] = mean[inlier] + np.einsum("nij,nj->ni", k, innovation[inlier])
+        i_kh = _EYE6 - k @ _H
         # Joseph form: stays symmetric positive definite whatever the rounding.
-        self._cov[rows[take]] = (i_kh @ cov[take] @ i_kh.transpose(0, 2, 1)
-                                 + gain[take] @ r[take] @ gain[take].transpose(0, 2, 1))
-        self._measured[rows[take]] = stamp
+        self._cov[taken] = (i_kh @ cov[inlier] @ i_kh.transpose(0, 2, 1)
+                            + k @ r[inlier] @ k.transpose(0, 2, 1))
+        self._measured[taken] = stamp
         self._skipped[rows] = ~inlier & ~restart
         self.outliers += int(np.count_nonzero(~inlier & ~restart))
         if restart.any():

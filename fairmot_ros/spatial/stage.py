@@ -23,6 +23,7 @@ covariance of every live track at the image stamp.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
@@ -193,7 +194,7 @@ class SpatialStage:
                                 np.stack([p.covariance for p in people]))
         self.filters.retain(live, stamp)
         self.filters.predict(stamp)
-        motion = {tid: self.filters.state(tid) for tid in self.filters.ids()}
+        motion = self.filters.states()
         frame_id = geometry.output_frame if geometry is not None else (self._frame_id or "")
         return SpatialFrame(stamp, frame_id, people, motion, reasons,
                             time.perf_counter() - started)
@@ -231,8 +232,7 @@ class SpatialStage:
         return [people[i] for i in sorted(people)]
 
     def _output(self, geometry: FrameGeometry) -> RigidTransform:
-        camera = geometry.camera.frame_id
-        return geometry.output or RigidTransform.identity(camera)
+        return geometry.output or _identity(geometry.camera.frame_id)
 
     def _up_in_camera(self, geometry: FrameGeometry) -> np.ndarray:
         if geometry.ground is not None:
@@ -254,9 +254,9 @@ class SpatialStage:
             return {}
         rows_a = np.asarray(rows)
         b = boxes[rows_a]
-        z = np.array([measured[i].depth for i in rows])
-        spread = np.array([measured[i].spread for i in rows])
-        count = np.array([measured[i].count for i in rows], dtype=np.float64)
+        z, spread, count = np.array(
+            [(measured[i].depth, measured[i].spread, measured[i].count) for i in rows],
+            dtype=np.float64).T
         centre_px = b[:, :2] + 0.5 * b[:, 2:]
         rays = camera.rays(centre_px)
         surface = rays * z[:, None]
@@ -337,12 +337,29 @@ class SpatialStage:
         # Box axes: up, the viewing direction made horizontal, and lateral = forward x up.
         horizontal = forward - np.outer(forward @ up, up)
         horizontal /= np.maximum(np.linalg.norm(horizontal, axis=1, keepdims=True), 1e-12)
-        lateral = np.cross(horizontal, up)
+        lateral = _cross(horizontal, up)
         axes = output.rotation @ np.stack(
             [lateral, horizontal, np.broadcast_to(up, lateral.shape)], axis=2)
-        thickness = self.settings.body_thickness
+        sizes = np.stack([width, np.full(len(width), self.settings.body_thickness), height],
+                         axis=1)
         return {
-            int(i): Person3D(tid, source, centres[k], np.array([width[k], thickness, height[k]]),
-                             axes[k], cov[k], float(measured_height[k]), bool(plausible[k]))
-            for k, (i, tid) in enumerate(zip(index, track_ids, strict=True))
+            i: Person3D(tid, source, centres[k], sizes[k], axes[k], cov[k], h, ok)
+            for k, (i, tid, h, ok) in enumerate(zip(
+                np.asarray(index).tolist(), track_ids, np.asarray(measured_height).tolist(),
+                np.asarray(plausible).tolist(), strict=True))
         }
+
+
+@functools.lru_cache(maxsize=16)
+def _identity(frame: str) -> RigidTransform:
+    """The output transform of a camera that outputs in its own frame, made (and checked)
+    once per frame name instead of once per frame."""
+    return RigidTransform.identity(frame)
+
+
+def _cross(vectors: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``np.cross(vectors, v)`` for rows (N, 3) and one vector (3,): the same products and
+    differences, without np.cross's axis handling (which costs more than they do here)."""
+    x, y, z = vectors[:, 0], vectors[:, 1], vectors[:, 2]
+    vx, vy, vz = v
+    return np.stack([y * vz - z * vy, z * vx - x * vz, x * vy - y * vx], axis=1)

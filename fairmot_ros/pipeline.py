@@ -10,7 +10,9 @@ and returns a :class:`FrameOutcome`: the tracks to report, the whole store, and 
 events as values (:class:`FrameEvents`). With ``spatial`` settings the step also locates the
 reported tracks in 3D (:class:`~fairmot_ros.spatial.stage.SpatialStage`: depth or the ground
 plane, a filter per track in metres) from the frame's :class:`~fairmot_ros.spatial.stage.Scene`
-(camera model, poses, paired depth); without them that part is one ``None`` test. The ROS
+(camera model, poses, paired depth); without them that part is one ``None`` test. With
+``TrackerConfig.reid_memory_s`` set, a :class:`~fairmot_ros.tracking.reid_gallery.ReidGallery`
+gives people who come back after their track was removed their earlier id. The ROS
 node, ``fairmot-eval`` (and the moving-camera evaluation built on it) and ``fairmot-bench
 pipeline`` all track through this class::
 
@@ -46,6 +48,7 @@ from fairmot_ros.spatial.stage import Scene, SpatialFrame, SpatialSettings, Spat
 from fairmot_ros.tracking.camera_motion import CameraMotionEstimator, estimator_for
 from fairmot_ros.tracking.config import TrackerConfig
 from fairmot_ros.tracking.filters import filter_tracks
+from fairmot_ros.tracking.reid_gallery import Reidentified, ReidGallery
 from fairmot_ros.tracking.track import Track
 from fairmot_ros.tracking.tracker import JDETracker
 
@@ -76,7 +79,8 @@ class FrameEvents:
     frame's, a source whose frames were tracked before: two clocks take turns on one stream
     (``previous_source`` is the other one). ``capped``: tracks removed by
     ``TrackerConfig.max_tracks``; ``invalid_detections``: detections dropped for a
-    non-positive width or height.
+    non-positive width or height; ``reidentified``: new tracks published under the id of a
+    person who had left (``TrackerConfig.reid_memory_s``).
     """
 
     store_emptied: str | None = None
@@ -85,6 +89,7 @@ class FrameEvents:
     previous_source: Hashable | None = None
     capped: int = 0
     invalid_detections: int = 0
+    reidentified: tuple[Reidentified, ...] = ()
 
     @property
     def time_reversal(self) -> bool:
@@ -99,8 +104,10 @@ class FrameOutcome:
     """One frame through a :class:`CameraPipeline`.
 
     ``tracks``: the tracks to report (activated, through the original output filters), in
-    tracker order; ``activated``: the same before the filters; ``store``: every live track
-    after the frame (tracked, tentative and lost); ``detections``: what the tracker was given;
+    tracker order, under their published ids (with ``reid_memory_s`` set, a re-identified
+    track is a :class:`~fairmot_ros.tracking.reid_gallery.PublishedTrack`); ``activated``:
+    the same before the filters; ``store``: every live track after the frame (tracked,
+    tentative and lost), also under published ids; ``detections``: what the tracker was given;
     ``warp``: the camera motion applied (None without compensation or on a first frame);
     ``size``: the image's (width, height); ``detect_s`` / ``track_s``: seconds spent detecting
     (0 when the detections were given) and in the rest of the step; ``spatial``: the reported
@@ -139,6 +146,13 @@ class SourceHistory:
         return known
 
 
+def gallery_for(config: TrackerConfig) -> ReidGallery | None:
+    """The re-identification gallery ``config`` asks for (None: the original tracker)."""
+    if config.reid_memory_s <= 0:
+        return None
+    return ReidGallery(config.reid_memory_s, config.reid_max_distance, config.max_tracks)
+
+
 class CameraPipeline:
     """Detector, camera motion, tracker, store-reset policy and output filters of one camera.
 
@@ -154,6 +168,7 @@ class CameraPipeline:
         self.tracker = JDETracker(config)
         self._config = self.tracker.config
         self.motion: CameraMotionEstimator | None = estimator_for(self._config.camera_motion)
+        self.gallery: ReidGallery | None = gallery_for(self._config)
         self._lock = threading.Lock()
         self._size: tuple[int, int] | None = None
         self._last_source: Hashable | None = None
@@ -172,8 +187,21 @@ class CameraPipeline:
             emptied = self.tracker.configure(config)
             if config.camera_motion != self._config.camera_motion:
                 self.motion = estimator_for(config.camera_motion)
+            self._configure_gallery(self.tracker.config, emptied)
             self._config = self.tracker.config
         return emptied
+
+    def _configure_gallery(self, config: TrackerConfig, emptied: bool) -> None:
+        """Start, stop or retune the gallery for ``config``; an emptied store clears it."""
+        if config.reid_memory_s <= 0:
+            self.gallery = None
+        elif self.gallery is None:
+            self.gallery = gallery_for(config)
+        else:
+            self.gallery.memory_s = config.reid_memory_s
+            self.gallery.max_distance = config.reid_max_distance
+            if emptied:
+                self.gallery.clear()
 
     def reset(self) -> int:
         """Empty the store, ids restart at 1; returns the number of live tracks it held."""
@@ -182,6 +210,8 @@ class CameraPipeline:
             self.tracker.reset()
             if self.spatial is not None:
                 self.spatial.reset()
+            if self.gallery is not None:
+                self.gallery.clear()
         return held
 
     def live_tracks(self) -> int:
@@ -233,10 +263,18 @@ class CameraPipeline:
         update = self.tracker.step(detections.boxes, detections.scores, detections.embeddings,
                                    stamp, warp=warp)
         store = self.tracker.all_tracks()
+        activated = update.tracks
+        found: list[Reidentified] = []
+        if self.gallery is not None:
+            if resized or update.time_reversal:  # the tracker's ids restart at 1
+                self.gallery.clear()
+            found = self.gallery.update(stamp, activated, store)
+            activated, store = self.gallery.view(activated), self.gallery.view(store)
         returning = self.sources.note(source)
         last, self._last_source = self._last_source, source
         events = NO_EVENTS
-        if resized or update.time_reversal or update.capped or update.invalid_detections:
+        if (resized or update.time_reversal or update.capped or update.invalid_detections
+                or found):
             other = (update.time_reversal and returning and last is not None
                      and source != last)
             events = FrameEvents(
@@ -245,7 +283,8 @@ class CameraPipeline:
                 previous_size=previous if resized else None,
                 other_clock=other, previous_source=last if other else None,
                 capped=update.capped, invalid_detections=update.invalid_detections,
+                reidentified=tuple(found),
             )
-        shown = filter_tracks(update.tracks, config.min_box_area, config.max_aspect_ratio)
-        return FrameOutcome(shown, update.tracks, store, events, detections, warp, size,
+        shown = filter_tracks(activated, config.min_box_area, config.max_aspect_ratio)
+        return FrameOutcome(shown, activated, store, events, detections, warp, size,
                             detect_s=0.0, track_s=0.0)

@@ -6,7 +6,9 @@ built from the same parameter values around a detector on the same model: people
 frame over ``tracker.max_tracks``, stamps going back, a new image size, a frame without anyone.
 Every published ``Detection2DArray`` and ``TrackArray`` must equal the messages built from the
 pipeline's outcome, and the node's store-reset and cap counters must equal the pipeline's
-events.
+events. The same again with the re-identification gallery on (``tracker.reid_memory_s``:
+every dot has the same embedding, so tracks born after others were removed take their ids),
+whose count in ``/diagnostics`` must equal the pipeline's re-identifications.
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ PARAMS = {"qos_reliability": "reliable", "tracker.frame_rate": 10.0, "tracker.ma
 
 
 def _frames() -> list[tuple[float, object]]:
-    """(stamp, BGR frame): walkers, a crowd over the cap, a replay, a new size, an empty one."""
+    """(stamp, BGR frame): walkers, a crowd over the cap, a newcomer after one walker left,
+    a replay, a new size, an empty one."""
     frames = []
     for k in range(6):
         frames.append((10.0 + k / 10, dot_frame([(10 + k, 12), (34 - k, 20)])))
     frames.append((10.6, dot_frame([(16, 12), (28, 20), (40, 8), (6, 26), (22, 4)])))
     frames.append((10.7, dot_frame([(17, 12), (27, 20)])))
+    # One walker leaves for longer than the lost-track budget (1 s) and someone comes in.
+    frames.append((10.8, dot_frame([(18, 12)])))
+    frames += [(12.0 + k / 10, dot_frame([(18, 12), (40, 26)])) for k in range(3)]
     for k in range(3):  # the bag played again: stamps go back
         frames.append((5.0 + k / 10, dot_frame([(10 + k, 12), (34 - k, 20)])))
     for k in range(3):  # another resolution
@@ -57,11 +63,16 @@ def _param_value(value) -> str:
     return str(value)
 
 
-@pytest.fixture(scope="module")
-def node_run(tmp_path_factory):
-    """The node's Detection2DArray and TrackArray for each frame, and its last counters."""
+GALLERY = {"tracker.reid_memory_s": 30.0}
+
+
+@pytest.fixture(scope="module", params=[{}, GALLERY], ids=["original", "reid_gallery"])
+def node_run(request, tmp_path_factory):
+    """The node's Detection2DArray and TrackArray for each frame, its last counters and the
+    parameter values it ran with."""
+    values = {**PARAMS, **request.param}
     domain = domain_id(3)
-    params = [f"{k}:={_param_value(v)}" for k, v in PARAMS.items() if k != "intra_op_threads"]
+    params = [f"{k}:={_param_value(v)}" for k, v in values.items() if k != "intra_op_threads"]
     node = NodeProcess(dot_model(), domain, params, log_dir=tmp_path_factory.mktemp("pipe"))
     bench = Bench(domain)
     try:
@@ -89,12 +100,12 @@ def node_run(tmp_path_factory):
     finally:
         bench.close()
         node.kill()
-    return answers, counts
+    return answers, counts, values
 
 
 def test_node_outputs_equal_the_pipeline_step_by_step(node_run):
-    answers, counts = node_run
-    settings = settings_from_values(PARAMS)
+    answers, counts, values = node_run
+    settings = settings_from_values(values)
     engine = Engine(dot_model(), providers=settings.providers, threads=1,
                     heads_at_peaks=settings.heads_at_peaks)
     detector = Detector(engine, conf_thres=settings.tracker.detector_threshold,
@@ -116,3 +127,6 @@ def test_node_outputs_equal_the_pipeline_step_by_step(node_run):
     assert int(counts[keys.STORE_EMPTIED_TIME]) == reversals
     assert int(counts[keys.STORE_EMPTIED_SIZE]) == resizes
     assert int(counts[keys.TRACKS_CAPPED]) == capped
+    reidentified = sum(len(e.reidentified) for e in events)
+    assert int(counts[keys.PEOPLE_REIDENTIFIED]) == reidentified
+    assert (reidentified > 0) == ("tracker.reid_memory_s" in values)

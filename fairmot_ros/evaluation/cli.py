@@ -23,7 +23,7 @@ from fairmot_ros.evaluation.metrics import emit_report
 from fairmot_ros.evaluation.mot_io import write_mot_results
 from fairmot_ros.evaluation.perturb import parse_perturbations, perturb_sequence
 from fairmot_ros.sequences import PETS_TEST_RANGE, MotSequence, SequenceError, open_sequence
-from fairmot_ros.tracking.config import CAMERA_MOTION_METHODS
+from fairmot_ros.tracking.config import CAMERA_MOTION_METHODS, TrackerConfig
 
 if TYPE_CHECKING:
     from fairmot_ros.spatial.stage import Scene, SpatialFrame, SpatialSettings
@@ -42,6 +42,8 @@ def track_sequence(
     spatial: SpatialSettings | None = None,
     scene: Callable[[int, float], Scene] | None = None,
     spatial_log: list[tuple[int, list[int], SpatialFrame]] | None = None,
+    reid_memory_s: float = 0.0,
+    reid_max_distance: float | None = None,
 ) -> tuple[list[tuple[int, int, np.ndarray]], dict[str, float]]:
     """Result rows ``(frame, track_id, tlwh)`` for the sequence and timing figures.
 
@@ -52,19 +54,25 @@ def track_sequence(
     included in the timing, and ``warp_log`` (if given) receives ``(frame, warp)``. With
     ``spatial`` settings the pipeline also locates the reported tracks in 3D, each frame in the
     ``scene(frame, stamp)`` returns (included in the timing); ``spatial_log`` receives
-    ``(frame, reported track ids, SpatialFrame)``.
+    ``(frame, reported track ids, SpatialFrame)``. ``reid_memory_s`` > 0 turns the
+    re-identification gallery on (``TrackerConfig.reid_memory_s``; ``reid_max_distance``
+    None keeps the default distance); the rows then carry published ids and the timing
+    counts the re-identifications.
     """
     from fairmot_ros.detector import Detector
     from fairmot_ros.pipeline import CameraPipeline
-    from fairmot_ros.tracking import TrackerConfig
 
     engine_kwargs: dict = {"threads": threads}
     if providers:
         engine_kwargs["providers"] = providers
     detector = Detector(model, conf_thres=conf_thres, **engine_kwargs)
     fps = sequence.frame_rate if sequence.frame_rate > 0 else 30.0
-    config = TrackerConfig(frame_rate=fps, conf_thres=conf_thres, camera_motion=camera_motion)
-    pipeline = CameraPipeline(config, detector, spatial)
+    config = TrackerConfig(frame_rate=fps, conf_thres=conf_thres, camera_motion=camera_motion,
+                           reid_memory_s=reid_memory_s)
+    if reid_max_distance is not None:
+        config = config.with_values(reid_max_distance=reid_max_distance)
+    pipeline = CameraPipeline(config.checked(), detector, spatial)
+    reidentified = 0
     rows: list[tuple[int, int, np.ndarray]] = []
     busy = 0.0
     frames = 0
@@ -79,6 +87,7 @@ def track_sequence(
             warp_log.append((frame_index, outcome.warp))
         busy += outcome.detect_s + outcome.track_s
         frames += 1
+        reidentified += len(outcome.events.reidentified)
         for track in outcome.tracks:
             rows.append((frame_index, int(track.track_id), np.asarray(track.tlwh, dtype=float)))
     timing = {
@@ -87,6 +96,8 @@ def track_sequence(
         "fps": round(frames / busy, 2) if busy > 0 else 0.0,
         "provider": detector.engine.active_provider,
     }
+    if pipeline.gallery is not None:
+        timing["reidentified"] = reidentified
     estimator = pipeline.motion
     if estimator is not None:
         timing["camera_motion_failures"] = estimator.failures
@@ -134,7 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seed of random perturbations (with the frame index; default 0)")
     parser.add_argument("--camera-motion", default="none", choices=CAMERA_MOTION_METHODS,
                         help="camera-motion compensation (default none: the original tracker)")
+    add_reid_arguments(parser)
     return parser
+
+
+def add_reid_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--reid-memory`` and ``--reid-distance``: the re-identification gallery's settings."""
+    defaults = TrackerConfig()
+    parser.add_argument("--reid-memory", type=float, default=0.0, metavar="S",
+                        help="remember people whose track was removed for S seconds and give "
+                        "a new track that looks like one of them its id back (default 0: "
+                        "the original tracker)")  # fmt: skip
+    parser.add_argument("--reid-distance", type=float, default=defaults.reid_max_distance,
+                        metavar="D", help="largest cosine distance of a re-identification "
+                        f"(default {defaults.reid_max_distance:g})")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             sequence = perturb_sequence(sequence, chain)
         providers = ("CPUExecutionProvider",) if args.cpu else None
         rows, timing = track_sequence(model, sequence, args.conf_thres, args.threads, providers,
-                                      camera_motion=args.camera_motion)
+                                      camera_motion=args.camera_motion,
+                                      reid_memory_s=args.reid_memory,
+                                      reid_max_distance=args.reid_distance)
     except (SequenceError, FileNotFoundError, ValueError) as exc:
         print(f"fairmot-eval: {exc}", file=sys.stderr)
         return 2
@@ -161,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"model": str(model), "sequence": sequence.name or str(sequence.source),
                     "first_frame": sequence.first, "timing": timing,
                     "perturbation": chain.describe() if chain else None,
-                    "camera_motion": args.camera_motion}
+                    "camera_motion": args.camera_motion,
+                    "reid_memory_s": args.reid_memory,
+                    "reid_max_distance": args.reid_distance if args.reid_memory > 0 else None}
     report.update(score_sequence(sequence, rows))
     emit_report(report, args.json)
     return 0

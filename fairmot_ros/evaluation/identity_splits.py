@@ -25,8 +25,9 @@ the reported boxes, continuing matches first (as the CLEAR MOT scoring matches);
 from each person's sequence of matched track ids.
 
 ``python -m fairmot_ros.evaluation.identity_splits [--model M] [--sequence pets:401-795]
-[--scales 1 2 3] [--json out.json]`` tracks each scale view (``scales.py``) as
-``fairmot-eval`` does and prints the report as JSON.
+[--scales 1 2 3] [--reid-memory S] [--json out.json]`` tracks each scale view (``scales.py``)
+as ``fairmot-eval`` does (with ``--reid-memory``, through the re-identification gallery) and
+prints the report as JSON.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ def split_report(gt_rows: np.ndarray, result_rows: np.ndarray, first: int, last:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fairmot_ros.evaluation.cli import DEFAULT_SEQUENCE
+    from fairmot_ros.evaluation.cli import DEFAULT_SEQUENCE, add_reid_arguments
     from fairmot_ros.evaluation.scales import DEFAULT_SCALES
 
     parser = argparse.ArgumentParser(
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--cpu", action="store_true", help="CPU execution provider only")
     parser.add_argument("--json", default=None, help="also write the report here")
+    add_reid_arguments(parser)
     return parser
 
 
@@ -250,14 +252,19 @@ def main(argv: list[str] | None = None) -> int:
         for scale in args.scales:
             view = scale_sequence(sequence, scale)
             print(f"identity_splits: scale {scale:g} ...", file=sys.stderr, flush=True)
-            rows, _ = track_sequence(model, view, args.conf_thres, args.threads, providers)
-            runs.append({"scale": scale, **split_report(view.ground_truth(), result_rows(rows),
-                                                        sequence.first, last, buffer_frames)})
+            rows, timing = track_sequence(model, view, args.conf_thres, args.threads, providers,
+                                          reid_memory_s=args.reid_memory,
+                                          reid_max_distance=args.reid_distance)
+            runs.append({"scale": scale, "reidentified": timing.get("reidentified"),
+                         **split_report(view.ground_truth(), result_rows(rows), sequence.first,
+                                        last, buffer_frames)})
     except (SequenceError, FileNotFoundError, ValueError) as exc:
         print(f"identity_splits: {exc}", file=sys.stderr)
         return 2
     report = {"tool": "python -m fairmot_ros.evaluation.identity_splits", "date_utc": started,
               "model": str(model), "sequence": args.sequence, "frame_rate": fps,
+              "reid_memory_s": args.reid_memory,
+              "reid_max_distance": args.reid_distance if args.reid_memory > 0 else None,
               "metrics_library": METRICS_LIBRARY, "load_average_start": load_start,
               "load_average_end": load_average(), "runs": runs}  # fmt: skip
     emit_report(report, args.json)

@@ -17,6 +17,8 @@ What is counted, per camera:
 * ``store resets``: times the camera's tracklet store was emptied because image stamps went
   back in time or the image size changed (the frame itself is tracked and published);
 * ``capped``: tracks removed by the ``tracker.max_tracks`` cap.
+* ``reidentified``: new tracks published under the id of a person who had left
+  (``tracker.reid_memory_s``).
 Every received frame ends up exactly once as published, dropped or rejected. A refused or
 dropped frame also calls ``on_frame_lost``: the node then reports at once
 (``fairmot_ros.ros.reports.PromptReports``).
@@ -57,6 +59,7 @@ class IntervalSummary:
     total_time_reversals: int = 0
     total_size_changes: int = 0
     total_capped: int = 0
+    total_reidentified: int = 0
     publishers: int = 0
 
     @property
@@ -100,6 +103,7 @@ class CameraStats:
     time_reversals: int = 0
     size_changes: int = 0
     capped: int = 0
+    reidentified: int = 0
     _latency: _Accumulator = field(default_factory=_Accumulator)
     _processing: _Accumulator = field(default_factory=_Accumulator)
     _age: _Accumulator = field(default_factory=_Accumulator)
@@ -138,6 +142,10 @@ class CameraStats:
     def record_capped(self, count: int) -> None:
         with self._lock:
             self.capped += count
+
+    def record_reidentified(self, count: int) -> None:
+        with self._lock:
+            self.reidentified += count
 
     def record_published(self, processing_s: float, latency_s: float, age_s: float) -> None:
         """``processing_s``: decode to publish; ``latency_s``: receive to publish;
@@ -183,6 +191,7 @@ class CameraStats:
                 total_time_reversals=self.time_reversals,
                 total_size_changes=self.size_changes,
                 total_capped=self.capped,
+                total_reidentified=self.reidentified,
                 publishers=len(self._period_publishers),
             )
             if restart:

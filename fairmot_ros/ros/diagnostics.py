@@ -75,6 +75,7 @@ def camera_status(
                 (keys.STORE_EMPTIED_TIME, summary.total_time_reversals),
                 (keys.STORE_EMPTIED_SIZE, summary.total_size_changes),
                 (keys.TRACKS_CAPPED, summary.total_capped),
+                (keys.PEOPLE_REIDENTIFIED, summary.total_reidentified),
                 (keys.PUBLISHERS_SEEN, summary.publishers),
                 (keys.REJECTION_REASONS, keys.format_reasons(summary.rejected_reasons)),
                 (keys.LAST_REJECTION, last_rejection or "none"),

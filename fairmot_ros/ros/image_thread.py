@@ -206,7 +206,8 @@ class ImageThread:
 
     def _report(self, camera: Camera, frame: PendingFrame, outcome: FrameOutcome,
                 settings: NodeSettings) -> None:
-        """Count and warn about a frame's events (the store emptied, tracks capped)."""
+        """Count and warn about a frame's events (the store emptied, tracks capped, people
+        re-identified)."""
         events = outcome.events
         if events.store_emptied is not None:
             camera.trails.clear()
@@ -234,6 +235,8 @@ class ImageThread:
                     f"{camera.name}: image stamps went back in time (bag restarted?); tracks "
                     "were cleared", throttle_duration_sec=WARN_EVERY_S,
                 )
+        if events.reidentified:
+            camera.stats.record_reidentified(len(events.reidentified))
         if events.capped:
             camera.stats.record_capped(events.capped)
             self.logger.warning(

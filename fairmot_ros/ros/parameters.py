@@ -27,6 +27,7 @@ from fairmot_ros.tracking.config import (
     CAMERA_MOTION_METHODS,
     FRAME_RATE_RANGE,
     MAX_TRACKS_RANGE,
+    REID_MEMORY_MAX_S,
     TRACK_BUFFER_MAX,
 )
 
@@ -207,6 +208,14 @@ _TRACKER_DOCS: dict[str, tuple[str, float | None, float | None]] = {
         "Camera-motion compensation for moving cameras: none (the original, still camera) or "
         "an image estimate of each frame's global motion (sparse optical flow + RANSAC "
         "similarity, or a full affine), applied to every track before matching.", None, None),
+    "reid_memory_s": (
+        "Seconds of image time a person whose track was removed is remembered; a new track "
+        "whose re-ID embedding is within reid_max_distance of a remembered person is "
+        "published under that person's id (doc/node.md, \"People who come back\"). 0: off, "
+        "the original tracker.", 0.0, REID_MEMORY_MAX_S),
+    "reid_max_distance": (
+        "Largest cosine distance between a new track's embedding and a remembered person's "
+        "for the new track to take that person's id.", 0.0, 2.0),
 }
 # Tracker fields that take one of a few words.
 _TRACKER_CHOICES: dict[str, tuple[str, ...]] = {"camera_motion": CAMERA_MOTION_METHODS}

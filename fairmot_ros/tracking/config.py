@@ -17,6 +17,7 @@ from typing import Any
 FRAME_RATE_RANGE = (0.1, 1000.0)
 TRACK_BUFFER_MAX = 100_000
 MAX_TRACKS_RANGE = (1, 100_000)
+REID_MEMORY_MAX_S = 86_400.0  # a day of image time
 
 # chi-square 0.95 quantile for 4 degrees of freedom (x, y, aspect, height): the gate of the
 # fused appearance + motion cost.
@@ -80,6 +81,13 @@ class TrackerConfig:
     # evaluation loop): "none" (the original), "sparse_flow" (optical flow + RANSAC similarity)
     # or "sparse_flow_affine". ``JDETracker.update`` itself only applies a given warp.
     camera_motion: str = "none"
+    # Re-identification of people who come back after their track was removed (see
+    # tracking/reid_gallery.py), applied by ``CameraPipeline`` like camera_motion: a removed
+    # reported track's embedding is remembered for reid_memory_s seconds, and a new track
+    # within reid_max_distance (cosine) of it is published under its id. 0 is the original
+    # (no gallery).
+    reid_memory_s: float = 0.0
+    reid_max_distance: float = 0.2
 
     @property
     def buffer_size(self) -> int:
@@ -173,6 +181,14 @@ class TrackerConfig:
         check(
             0 <= self.time_snap_frames < 0.5,
             f"time_snap_frames {self.time_snap_frames} must be in [0, 0.5)",
+        )
+        check(
+            0 <= self.reid_memory_s <= REID_MEMORY_MAX_S,
+            f"reid_memory_s {self.reid_memory_s} must be in [0, {REID_MEMORY_MAX_S:g}]",
+        )
+        check(
+            0 < self.reid_max_distance <= 2,
+            f"reid_max_distance {self.reid_max_distance} must be in (0, 2]",
         )
         return reasons
 

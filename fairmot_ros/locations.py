@@ -62,7 +62,15 @@ def cache_dir() -> Path:
     return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / PACKAGE
 
 
+REFERENCE_DATA_ENV = "FAIRMOT_ROS_DATA"
+
+
 def reference_data_dir() -> Path:
-    """``shared/data``: the reference data (ground truth, calibrations) kept beside a source
-    checkout, never inside the package; for an installed copy, beside the current folder."""
+    """The reference data (ground truth, calibrations), never inside the package:
+    ``$FAIRMOT_ROS_DATA`` when set (an installed copy on a robot keeps it anywhere), else
+    ``shared/data`` beside the source checkout, or beside the current folder for an installed
+    copy."""
+    chosen = os.environ.get(REFERENCE_DATA_ENV, "")
+    if chosen:
+        return Path(chosen).expanduser().resolve()
     return (checkout_root() or Path.cwd()).parent / "shared" / "data"

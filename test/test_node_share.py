@@ -55,3 +55,20 @@ def test_share_directory_has_no_directory_symlinks() -> None:
     for root, dirs, _files in os.walk(_share_directory()):
         linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
         assert not linked, f"directory symlinks in {root}: {linked} (os.walk skips them)"
+
+
+def test_reference_data_can_live_anywhere(tmp_path: Path) -> None:
+    """``FAIRMOT_ROS_DATA`` moves the reference data (an installed copy on a robot); unset, a
+    checkout reads ``../shared/data`` beside itself."""
+    import subprocess
+    import sys
+
+    probe = "from fairmot_ros.sequences import PETS_GT_PATH; print(PETS_GT_PATH)"
+    env = {**os.environ, "FAIRMOT_ROS_DATA": str(tmp_path)}
+    moved = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                           text=True, check=True, cwd=tmp_path).stdout.strip()  # fmt: skip
+    assert moved == str(tmp_path.resolve() / "pets09-s2l1" / "gt.txt")
+    env.pop("FAIRMOT_ROS_DATA")
+    beside = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                            text=True, check=True, cwd=tmp_path).stdout.strip()  # fmt: skip
+    assert beside == str(REPO.parent / "shared" / "data" / "pets09-s2l1" / "gt.txt")

@@ -11,6 +11,7 @@ also expires after ``lifetime`` seconds, so markers vanish when the node stops p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -71,8 +72,8 @@ def _header(header: Any, frame_id: str) -> Any:
     return out
 
 
-def _point(values: Any) -> Point:
-    x, y, z = (float(v) for v in values)
+def _point(values: np.ndarray) -> Point:
+    x, y, z = values.tolist()
     return Point(x=x, y=y, z=z)
 
 
@@ -128,7 +129,7 @@ def detection3d_array(spatial: SpatialFrame, header: Any, class_id: str,
         hypothesis.pose = with_covariance
         box = _copy(_BOX)
         box.center = pose
-        box.size = _vector(*person.size)
+        box.size = _vector(*person.size.tolist())
         detection = _copy(_DETECTION)
         detection.header = head
         detection.results = [hypothesis]
@@ -161,6 +162,24 @@ def add_positions(tracks: Any, spatial: SpatialFrame) -> Any:
     return tracks
 
 
+@functools.lru_cache(maxsize=4096)
+def _marker_colour(label: str) -> tuple[float, float, float]:
+    """The id's colour (:func:`colour_for_id`) as the marker's red, green and blue fractions;
+    an id keeps it for its whole life, so it is worked out once, not every frame."""
+    blue, green, red = (c / 255.0 for c in colour_for_id(label))
+    return red, green, blue
+
+
+def _label_position(centre: np.ndarray, axes: np.ndarray, height: float) -> Point:
+    """Where the id label floats: the centre moved up the box's up axis by half the height
+    and half the label. Plain float arithmetic on the three coordinates: the same roundings
+    as numpy's on a 3-vector, without a numpy call per step."""
+    x, y, z = centre.tolist()
+    up_x, up_y, up_z = axes[:, 2].tolist()
+    rise = 0.5 * height + LABEL_HEIGHT / 2
+    return Point(x=x + up_x * rise, y=y + up_y * rise, z=z + up_z * rise)
+
+
 def _marker(prototype: Marker, namespace: str, marker_id: int, kind: int,
             lifetime: Any) -> Marker:
     """An ``ADD`` marker: a copy of the frame's ``DELETEALL`` marker (its header, the unused
@@ -190,19 +209,18 @@ def marker_array(spatial: SpatialFrame, header: Any, lifetime: float,
     label_colour = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
     for person, pose in zip(spatial.people, poses, strict=True):
         label = f"{id_prefix}{person.track_id}"
-        blue, green, red = (c / 255.0 for c in colour_for_id(label))
-        centre = _centre(person, spatial)
-        width = float(max(person.size[0], person.size[1]))
+        red, green, blue = _marker_colour(label)
+        across, deep, tall = person.size.tolist()
+        width = max(across, deep)
         body = _marker(clear, MARKER_NAMESPACE_BODY, int(person.track_id), Marker.CYLINDER,
                        life)
         body.pose = pose
-        body.scale = _vector(width, width, person.size[2])
+        body.scale = Vector3(x=width, y=width, z=tall)
         body.color = ColorRGBA(r=red, g=green, b=blue, a=0.6)
-        top = centre + person.axes[:, 2] * (0.5 * person.size[2] + LABEL_HEIGHT / 2)
         text = _marker(clear, MARKER_NAMESPACE_LABEL, int(person.track_id),
                        Marker.TEXT_VIEW_FACING, life)
         text.pose = _copy(_POSE)  # its orientation the default's, upright (w = 1)
-        text.pose.position = _point(top)
+        text.pose.position = _label_position(_centre(person, spatial), person.axes, tall)
         text.scale = label_scale
         text.color = label_colour
         text.text = label

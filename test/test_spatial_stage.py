@@ -246,3 +246,23 @@ def test_cross_is_np_cross_bit_for_bit():
     rows = np.concatenate([rng.normal(size=(50, 3)), [[0.0, -0.0, 1.0], [1e-300, 1e300, -3.0]]])
     for v in (rng.normal(size=3), np.array([0.0, -1.0, 0.0]), np.array([-0.0, 0.5, 2.0])):
         assert stage_module._cross(rows, v).tobytes() == np.cross(rows, v).tobytes()
+
+
+def test_a_person_right_below_a_downward_camera_gets_an_upright_box():
+    """Seen straight from above, the viewing direction has no horizontal part; the box must
+    still have proper axes (a rotation), or no quaternion could describe it."""
+    from scipy.spatial.transform import Rotation
+
+    above = GroundPose.from_height_pitch_roll(4.0, np.radians(90.0), 0.0, "ground", "cam")
+    principal = np.array([160.0, 120.0])  # the ray straight down
+    box = np.array([principal[0] - 10, principal[1] - 20, 20.0, 20.0])
+    for settings, depth in ((SpatialSettings(ground=True, box_margin=0.0), None),
+                            (SpatialSettings(depth=DepthSettings()),
+                             DepthImage(np.full((240, 320), 2500, np.uint16), 1e-3))):
+        stage = SpatialStage(settings)
+        out = stage.process(0.0, [(1, box)], Scene(geometry(above.inverse(), above), depth))
+        (found,) = out.people
+        assert np.allclose(found.axes.T @ found.axes, np.eye(3), atol=1e-9)
+        assert np.linalg.det(found.axes) == pytest.approx(1.0)
+        assert np.allclose(found.axes[:, 2], [0, 0, 1])  # still upright
+        Rotation.from_matrix(found.axes)  # the message's quaternion can be made

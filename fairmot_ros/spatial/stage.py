@@ -336,7 +336,11 @@ class SpatialStage:
         cov = output.rotate_covariances(cov)
         # Box axes: up, the viewing direction made horizontal, and lateral = forward x up.
         horizontal = forward - np.outer(forward @ up, up)
-        horizontal /= np.maximum(np.linalg.norm(horizontal, axis=1, keepdims=True), 1e-12)
+        norms = np.linalg.norm(horizontal, axis=1, keepdims=True)
+        vertical = norms[:, 0] < 1e-12
+        if vertical.any():  # seen straight along the vertical (a camera looking down on them)
+            horizontal[vertical], norms[vertical] = _perpendicular(up), 1.0
+        horizontal /= norms
         lateral = _cross(horizontal, up)
         axes = output.rotation @ np.stack(
             [lateral, horizontal, np.broadcast_to(up, lateral.shape)], axis=2)
@@ -355,6 +359,15 @@ def _identity(frame: str) -> RigidTransform:
     """The output transform of a camera that outputs in its own frame, made (and checked)
     once per frame name instead of once per frame."""
     return RigidTransform.identity(frame)
+
+
+def _perpendicular(up: np.ndarray) -> np.ndarray:
+    """A unit vector at right angles to ``up``: the box's facing where the viewing direction
+    has no horizontal part, so that its axes still make a rotation (a zero column would give
+    a singular matrix, which no quaternion describes)."""
+    axis = np.eye(3)[int(np.argmin(np.abs(up)))]
+    flat = axis - (axis @ up) * up
+    return flat / np.linalg.norm(flat)
 
 
 def _cross(vectors: np.ndarray, v: np.ndarray) -> np.ndarray:

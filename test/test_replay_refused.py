@@ -176,3 +176,29 @@ def test_reports_name_the_reason_whose_count_rose_and_nothing_before_a_report():
     assert reports.outcome_since(mark) == DROPPED
     assert keys.parse_reasons(keys.format_reasons({"b": 2, "a": 10})) == {"a": 10, "b": 2}
     assert keys.parse_reasons("none") == {} and keys.parse_reasons("garbage") == {}
+
+
+def test_a_node_that_never_matches_is_reported_with_what_discovery_found():
+    """No tracker_node on the domain: the connection fails after its timeout and names the
+    nodes seen and each direction's matches, so a discovery failure can be told apart from a
+    node that never started."""
+    from types import SimpleNamespace
+
+    from sensor_msgs.msg import Image
+
+    from fairmot_ros.replay.lockstep import NodeObserver
+    from fairmot_ros.replay.session import ReplayError, RosSession
+
+    session = RosSession(domain_id(2), "fairmot_lonely_player")
+    try:
+        observer = NodeObserver(session, "lonely", {}, debug_image=False)
+        publisher = session.node.create_publisher(Image, observer.image_topic, 1)
+        player = SimpleNamespace(publishers={observer.image_topic: publisher})
+        with pytest.raises(ReplayError) as raised:
+            observer.connect(player, observer.image_topic, (64, 48), 1, timeout=0.5)
+    finally:
+        session.close()
+    text = str(raised.value)
+    assert "no tracker_node subscribed to /lonely/image" in text
+    assert "nodes seen: " in text and "/fairmot_lonely_player" in text
+    assert "image subscribers 0, detections publishers 0, tracks publishers 0" in text

@@ -207,6 +207,19 @@ class NodeObserver:
             self.diagnostics.append(DiagnosticsSnapshot(camera, engine or {}))
 
     # ----- connection --------------------------------------------------------------------------
+    def _graph(self, player: Any, image_topic: str) -> str:
+        """What discovery found, for a failed connection: the nodes seen on the domain and the
+        matches of each direction (a node up but unmatched points at DDS discovery)."""
+        try:
+            names = sorted(f"{ns.rstrip('/')}/{name}" for name, ns in
+                           self.session.node.get_node_names_and_namespaces())  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - a report on a failure must not fail itself
+            return f"graph unavailable: {exc}"
+        return (f"nodes seen: {', '.join(names) or 'none'}; image subscribers "
+                f"{player.publishers[image_topic].get_subscription_count()}, detections "
+                f"publishers {self._detections_sub.get_publisher_count()}, tracks publishers "
+                f"{self._tracks_sub.get_publisher_count()}")
+
     def connect(self, player: Any, image_topic: str, size: tuple[int, int],
                 first_stamp_ns: int, timeout: float) -> None:
         """Match both directions, get one warm-up frame answered, reset the node's tracks.
@@ -223,7 +236,8 @@ class NodeObserver:
         if not ready:
             raise ReplayError(
                 f"no tracker_node subscribed to {self.image_topic} / published "
-                f"{self.detections_topic} within {timeout:.0f} s"
+                f"{self.detections_topic} within {timeout:.0f} s "
+                f"({self._graph(player, image_topic)})"
             )
         width, height = size
         self._warmup_stamp = max(1, first_stamp_ns // 2)

@@ -200,6 +200,7 @@ class CameraPipeline:
         else:
             self.gallery.memory_s = config.reid_memory_s
             self.gallery.max_distance = config.reid_max_distance
+            self.gallery.capacity = config.max_tracks
             if emptied:
                 self.gallery.clear()
 

@@ -141,6 +141,8 @@ def test_reset_and_an_emptied_store_forget_the_gallery():
     # And on again at run time (a parameter change): a fresh gallery with the new values.
     pipeline.configure(config.with_values(reid_memory_s=10.0, reid_max_distance=0.3))
     assert (pipeline.gallery.memory_s, pipeline.gallery.max_distance) == (10.0, 0.3)
+    pipeline.configure(config.with_values(reid_memory_s=20.0, max_tracks=50))
+    assert (pipeline.gallery.memory_s, pipeline.gallery.capacity) == (20.0, 50)
 
 
 @pytest.mark.parametrize("bad", [

@@ -155,3 +155,19 @@ def test_bad_settings_are_refused_with_a_reason(bad):
     assert any(name in r for r in reasons), reasons
     with pytest.raises(ValueError):
         ReidGallery(bad.get("reid_memory_s", 1.0), bad.get("reid_max_distance", 0.1))
+
+
+def test_the_gallery_forgets_the_oldest_beyond_its_capacity():
+    from types import SimpleNamespace
+
+    gallery = ReidGallery(memory_s=100.0, max_distance=0.1, capacity=2)
+    people = [SimpleNamespace(track_id=k, smooth_feat=unit(10 + k)) for k in (1, 2, 3)]
+    gallery.update(0.0, people, people)  # all three published
+    for k, stamp in ((0, 1.0), (1, 2.0), (2, 3.0)):  # removed one after the other
+        gallery.update(stamp, [], people[k + 1:])
+    assert gallery.remembered == 2
+    # The first person (removed first) is forgotten; the other two can still be found.
+    back = [SimpleNamespace(track_id=10 + k, smooth_feat=unit(10 + k)) for k in (1, 2, 3)]
+    found = gallery.update(4.0, back, back)
+    assert sorted((r.track_id, r.restored_id) for r in found) == [(12, 2), (13, 3)]
+    assert [gallery.published_id(t) for t in back] == [11, 2, 3]

@@ -40,16 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fairmot_ros.evaluation.mot_io import (
-    CLASS,
-    CONF,
-    FRAME,
-    HEIGHT,
-    LEFT,
-    TOP,
-    TRACK_ID,
-    WIDTH,
-)
+from fairmot_ros.evaluation.mot_io import CLASS, CONF, FRAME, HEIGHT, LEFT, TOP, TRACK_ID, WIDTH
 
 __all__ = ["IN_VIEW", "RE_ENTRY", "IdChange", "id_changes", "join_re_entries", "scored_gt",
            "split_report"]  # fmt: skip

@@ -198,10 +198,16 @@ class NodeProcess:
         self._stderr.close()
 
 
+DOMAIN_BLOCK = 8  # domains per test process: module offsets 0..7
+
+
 def domain_id(module_offset: int) -> int:
-    """A ROS domain for one test module: distinct per module, varied by process id so that
-    concurrent test runs on one machine do not hear each other (domains 20..99)."""
-    return 20 + (os.getpid() % 20) * 4 + module_offset
+    """A ROS domain for one test module: distinct per module offset, varied by process id so
+    that concurrent test runs on one machine do not hear each other (domains 20..99: ten
+    blocks of eight, so no offset of one run reaches into another run's block)."""
+    if not 0 <= module_offset < DOMAIN_BLOCK:
+        raise ValueError(f"module offset {module_offset} outside 0..{DOMAIN_BLOCK - 1}")
+    return 20 + (os.getpid() % 10) * DOMAIN_BLOCK + module_offset
 
 
 def stamp_of(seconds: float):

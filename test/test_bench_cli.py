@@ -109,6 +109,11 @@ def test_pipeline_stages_on_synthetic_frames_with_the_shipped_model():
     assert report["without_inference"]["mean_ms"] < report["total"]["mean_ms"]
     assert report["fps"] == pytest.approx(1e3 / report["total"]["mean_ms"], rel=0.01)
     assert report["rss_mb"]["end"] > 0
+    assert report["settings"]["reid_memory_s"] == 0.0 and report["reidentified"] == 0
+    code, out, err = run_cli(["pipeline", "--synthetic", "320x240", "--frames", "2",
+                              "--warmup", "0", "--threads", "1", "--reid-memory", "30"])  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["settings"]["reid_memory_s"] == 30.0
 
 
 def test_soak_reports_memory_store_and_ids():
@@ -142,6 +147,7 @@ def test_soak_reports_memory_store_and_ids():
         (["tracker", "--tracks", "0"], "must be positive"),
         (["soak", "--frames", "10", "--warmup", "10"], "--warmup"),
         (["pipeline", "--synthetic", "wide"], "WIDTHxHEIGHT"),
+        (["pipeline", "--synthetic", "64x64", "--reid-memory", "-1"], "reid_memory_s"),
         (["pipeline", "--model", "/nonexistent/m.onnx", "--synthetic", "64x64", "--frames",
           "1"], "not found"),
         (["warp-drive"], "invalid choice"),

@@ -2,6 +2,7 @@
 
     fairmot-bench pipeline [--model M.onnx] [--sequence pets:401-795 | --synthetic 1920x1080]
                            [--resize WxH] [--encoding bgr8] [--threads 2] [--provider cpu]
+                           [--reid-memory S]
 
 Frames (PETS09-S2L1 by default, or synthetic) are encoded once, untimed, as the bytes of a
 raw ``sensor_msgs/Image`` would hold them; each timed frame then goes through what the node
@@ -50,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed frames first")
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads for the tracker (0: the library default)")  # fmt: skip
+    parser.add_argument("--reid-memory", type=float, default=0.0, metavar="S",
+                        help="track with the re-identification gallery (tracker.reid_memory_s; "
+                        "default 0: off)")  # fmt: skip
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -174,7 +178,12 @@ def run(args: argparse.Namespace) -> dict:
     height, width = frames[0].shape[:2]
     raw = [encode_raw(frame, args.encoding) for frame in frames]
     detector, model = make_detector(args)
-    pipeline = CameraPipeline(TrackerConfig(frame_rate=frame_rate), detector)
+    try:
+        config = TrackerConfig(frame_rate=frame_rate, reid_memory_s=args.reid_memory).checked()
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    pipeline = CameraPipeline(config, detector)
+    reidentified = 0
     parts: dict[str, list[float]] = {name: [] for name in STAGES}
     total: list[float] = []
     detections: list[int] = []
@@ -187,6 +196,7 @@ def run(args: argparse.Namespace) -> dict:
         end = time.perf_counter()
         if i < args.warmup:
             continue
+        reidentified += len(outcome.events.reidentified)
         timings = detector.last_timings
         parts["conversion"].append((converted - start) * 1e3)
         parts["letterbox"].append(timings["preprocess"] * 1e3)
@@ -201,13 +211,13 @@ def run(args: argparse.Namespace) -> dict:
                 "provider_requested": args.provider, "encoding": args.encoding,
                 "spin_wait": args.spin,
                 "source": source, "image_size": f"{width}x{height}",
-                "blas_threads": args.blas_threads}  # fmt: skip
+                "blas_threads": args.blas_threads, "reid_memory_s": args.reid_memory}  # fmt: skip
     return document(
         "pipeline", settings, load_average_start=start_load, model=model_facts(detector),
         provider=detector.engine.active_provider, n=len(total),
         fps=round(1e3 * len(total) / sum(total), 2), total=summarize_ms(total),
         without_inference=summarize_ms(without_network), stages=stages,
         ms_median={name: stats["p50_ms"] for name, stats in stages.items()},
-        mean_detections=round(float(np.mean(detections)), 1),
+        mean_detections=round(float(np.mean(detections)), 1), reidentified=reidentified,
         rss_mb={"start": rss_start, "end": rss_mb()}, model_path=str(model),
     )  # fmt: skip

@@ -110,8 +110,8 @@ def test_pipeline_stages_on_synthetic_frames_with_the_shipped_model():
     assert report["fps"] == pytest.approx(1e3 / report["total"]["mean_ms"], rel=0.01)
     assert report["rss_mb"]["end"] > 0
     assert report["settings"]["reid_memory_s"] == 0.0 and report["reidentified"] == 0
-    code, out, err = run_cli(["pipeline", "--synthetic", "320x240", "--frames", "2",
-                              "--warmup", "0", "--threads", "1", "--reid-memory", "30"])  # fmt: skip
+    code, out, err = run_cli(["pipeline", "--synthetic", "320x240", "--frames", "2", "--warmup",
+                              "0", "--threads", "1", "--reid-memory", "30"])  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["settings"]["reid_memory_s"] == 30.0
 

@@ -142,7 +142,7 @@ class ReidGallery:
         """``tracks`` as published: the same objects where the id is their own."""
         shown: list[Track | PublishedTrack] = []
         for track in tracks:
-            published = self._published.get(track.track_id, track.track_id)
+            published = self.published_id(track)
             shown.append(track if published == track.track_id
                          else PublishedTrack(track, published))  # fmt: skip
         return shown
